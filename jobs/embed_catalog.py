@@ -1,0 +1,129 @@
+"""Nightly job: embed the whole catalogue into a new version of the items table.
+
+    python -m jobs.embed_catalog --config configs/embed_catalog.yaml
+
+Ray Data reads the catalogue, an actor pool of encoders (GPU when configured)
+embeds it, and the rows are written as one new LanceDB table version, which
+commits only once every row is written. The live pointer (a tag on the
+encoder's registered version) moves to it only after the row check passes,
+so a failed run changes nothing that serve uses. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+
+import lancedb
+import pyarrow.parquet as pq
+import ray
+import mlflow
+
+from jobs.cluster import init_ray, setup_logging
+from jobs.udfs import EmbedItems
+from rec import registry
+from rec.catalog import catalog_format
+from rec.config import RecConfig, load_config
+from rec.embedding import duplicate_ids, popularity_counts
+from rec.errors import DataError
+from rec.schemas import items_table_schema
+
+log = logging.getLogger(__name__)
+
+
+def read_catalog_dataset(path: str, min_blocks: int) -> ray.data.Dataset:
+    """The catalogue as a Ray Dataset, split so every actor gets work."""
+    fmt = catalog_format(path)
+    reader = {"parquet": ray.data.read_parquet, "csv": ray.data.read_csv, "json": ray.data.read_json}[fmt]
+    return reader(path, override_num_blocks=min_blocks)
+
+
+def load_popularity(path: str | None) -> dict[str, int]:
+    if not path:
+        return {}
+    return popularity_counts(pq.read_table(path, columns=["item_id"]))
+
+
+def build_index_if_large(table: lancedb.table.Table, config: RecConfig) -> bool:
+    """An ANN index pays off only for large tables; small ones are scanned exactly."""
+    rows = table.count_rows()
+    if rows < config.embed.index_min_rows:
+        return False
+    partitions = config.embed.index_partitions or max(1, int(rows**0.5) // 4)
+    log.info("building IVF_HNSW_SQ index over %d rows (%d partitions)", rows, partitions)
+    table.create_index(config=lancedb.index.IvfHnswSq(distance_type="dot", num_partitions=partitions))
+    table.create_scalar_index("item_id", index_type="BTREE")
+    return True
+
+
+def embed_catalog(config: RecConfig) -> dict:
+    """Run the whole job; returns the summary that main() prints."""
+    started = time.perf_counter()
+    encoder = registry.ensure_encoder(config.encoder, config.paths)
+    registry.use_experiment(config.embed.experiment, config.paths)
+    with mlflow.start_run(run_name="embed_catalog") as run:
+        mlflow.log_params({
+            "catalog": config.catalog.path, "encoder": encoder.tag, "actors": config.embed.actors,
+            "batch_size": config.embed.batch_size, "num_gpus_per_actor": config.embed.num_gpus_per_actor,
+            "max_length": config.encoder.max_length, "dtype": config.encoder.dtype,
+        })
+        ids = pq.read_table(config.catalog.path, columns=["item_id"])["item_id"] if config.catalog.path.endswith(".parquet") else None
+        if ids is not None and (dupes := duplicate_ids(ids.to_pylist())):
+            raise DataError(f"catalogue has duplicate item_id values: {dupes[:5]}")
+        dataset = read_catalog_dataset(config.catalog.path, min_blocks=config.embed.actors * 4)
+        embedded = dataset.map_batches(
+            EmbedItems,
+            fn_constructor_kwargs={
+                "model_dir": encoder.model_dir, "encoder_config": config.encoder,
+                "catalog_config": config.catalog, "popularity": load_popularity(config.embed.popularity_events),
+                "encoder_tag": encoder.tag, "fail_after_rows": config.embed.fail_after_rows,
+            },
+            batch_format="pyarrow", batch_size=config.embed.batch_size,
+            compute=ray.data.ActorPoolStrategy(size=config.embed.actors),
+            num_cpus=config.embed.num_cpus_per_actor, num_gpus=config.embed.num_gpus_per_actor,
+        )
+        embed_started = time.perf_counter()
+        dim = _encoder_dim(encoder.model_dir)
+        # Batches stream to the driver and into one LanceDB write that commits
+        # a single new table version at the end; an error before that leaves
+        # the table as it was.
+        table = lancedb.connect(config.paths.lancedb_uri).create_table(
+            config.embed.table, data=iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)),
+            schema=items_table_schema(dim), mode="overwrite",
+        )
+        embed_seconds = time.perf_counter() - embed_started
+        rows = table.count_rows()
+        indexed = build_index_if_large(table, config)
+        version = int(table.version)
+        registry.publish_items_version(encoder, config.embed.table, version, config.paths)
+        summary = {
+            "job": "embed_catalog", "rows": rows, "items_per_s": round(rows / embed_seconds, 1),
+            "embed_duration_s": round(embed_seconds, 2), "duration_s": round(time.perf_counter() - started, 2),
+            "table": config.embed.table, "table_version": version, "indexed": indexed,
+            "encoder": encoder.tag, "mlflow_run_id": run.info.run_id,
+        }
+        mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s", "table_version")})
+        mlflow.set_tags({"encoder_version": encoder.tag, "items_table": config.embed.table, "indexed": str(indexed)})
+    return summary
+
+
+def _encoder_dim(model_dir: str) -> int:
+    from transformers import AutoConfig
+
+    return int(AutoConfig.from_pretrained(model_dir).hidden_size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/embed_catalog.yaml")
+    args = parser.parse_args()
+    setup_logging()
+    config = load_config(args.config)
+    init_ray()
+    print(json.dumps(embed_catalog(config)))
+
+
+if __name__ == "__main__":
+    main()

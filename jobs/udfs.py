@@ -1,0 +1,33 @@
+"""Callable classes that Ray Data runs on its actor pools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from rec.config import CatalogConfig, EncoderConfig
+from rec.embedding import embed_items
+from rec.encoder import TextEncoder
+
+
+class EmbedItems:
+    """Loads the encoder once per actor, then embeds catalogue batches."""
+
+    def __init__(
+        self, model_dir: str, encoder_config: EncoderConfig, catalog_config: CatalogConfig,
+        popularity: Mapping[str, int], encoder_tag: str, fail_after_rows: int | None = None,
+    ) -> None:
+        self.encoder = TextEncoder(model_dir, encoder_config)
+        self.catalog_config = catalog_config
+        self.popularity = popularity
+        self.encoder_tag = encoder_tag
+        self.fail_after_rows = fail_after_rows
+        self.rows_done = 0
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.fail_after_rows is not None and self.rows_done >= self.fail_after_rows:
+            raise RuntimeError(f"injected failure after {self.rows_done} rows (embed.fail_after_rows)")
+        out = embed_items(batch, self.encoder, self.catalog_config, self.popularity, self.encoder_tag)
+        self.rows_done += out.num_rows
+        return out

@@ -1,0 +1,43 @@
+"""Arrow schemas of the catalogue and the items table, and id validation.
+
+Ids are strings restricted to a safe alphabet. That is what lets the store
+build LanceDB filters from them without ever pasting raw request text.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+
+# What a catalogue row becomes after normalisation (rec/catalog.py).
+CATALOG_SCHEMA = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("description", pa.string()),
+        pa.field("categories", pa.list_(pa.string())),
+        pa.field("year", pa.int32()),
+    ]
+)
+
+
+def items_table_schema(dim: int) -> pa.Schema:
+    """The LanceDB items table: catalogue fields, text, vector and provenance."""
+    return pa.schema(
+        list(CATALOG_SCHEMA)
+        + [
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("popularity", pa.int64(), nullable=False),
+            pa.field("encoder_version", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+def is_valid_id(value: str) -> bool:
+    """True when `value` is a safe item or user id."""
+    return bool(_ID_RE.match(value))

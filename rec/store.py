@@ -1,0 +1,130 @@
+"""The LanceDB items table: vectors, metadata and the queries serve needs.
+
+A reader is pinned to one table version, so it never mixes item vectors of
+two encoders while a nightly job writes the next version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rec.errors import NotReadyError
+from rec.schemas import is_valid_id
+
+log = logging.getLogger(__name__)
+
+_RESULT_COLUMNS = ["item_id", "title", "categories", "_distance"]
+# Longest exclusion list sent to LanceDB as a prefilter; older seen items are
+# removed after the query from an over-fetched result instead.
+MAX_PREFILTER_IDS = 2000
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One recommended item."""
+
+    item_id: str
+    title: str
+    score: float
+    categories: list[str]
+
+
+def sql_string_list(values: Collection[str]) -> str:
+    """`('a', 'b')` for a SQL IN list; every value must be a safe id."""
+    bad = [v for v in values if not is_valid_id(v)]
+    if bad:
+        raise ValueError(f"not a safe id for a filter: {bad[:3]!r}")
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+class ItemStore:
+    """Read access to one pinned version of the items table."""
+
+    def __init__(self, db_uri: str, table: str, version: int | None = None) -> None:
+        db = lancedb.connect(db_uri)
+        if table not in db.list_tables().tables:
+            raise NotReadyError(
+                f"LanceDB table {table!r} not found in {db_uri}: run the embed job first "
+                "(python -m jobs.embed_catalog --config configs/embed_catalog.yaml)"
+            )
+        self.table = db.open_table(table)
+        if version is not None:
+            self.table.checkout(version)
+        self.version = int(self.table.version)
+        self.dim = self.table.schema.field("vector").type.list_size
+
+    def count(self) -> int:
+        return self.table.count_rows()
+
+    def encoder_version(self) -> str:
+        """The encoder version the table's vectors were made with."""
+        rows = self.table.search().select(["encoder_version"]).limit(1).to_arrow()
+        if rows.num_rows == 0:
+            raise NotReadyError("the items table is empty")
+        return rows["encoder_version"][0].as_py()
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Item vectors by id; ids not in the table are absent from the result."""
+        wanted = sorted(set(item_ids))
+        if not wanted:
+            return {}
+        rows = (
+            self.table.search()
+            .where(f"item_id IN {sql_string_list(wanted)}")
+            .select(["item_id", "vector"])
+            .limit(len(wanted))
+            .to_arrow()
+        )
+        matrix = _vector_matrix(rows)
+        return dict(zip(rows["item_id"].to_pylist(), matrix))
+
+    def search(
+        self, query: np.ndarray, k: int, exclude: Collection[str] = ()
+    ) -> list[ScoredItem]:
+        """Top-k items by dot product with a unit `query`, minus `exclude`."""
+        exclude = set(exclude)
+        prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
+        builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
+        if prefiltered:
+            builder = builder.where(f"item_id NOT IN {sql_string_list(prefiltered)}", prefilter=True)
+        fetch = k + (len(exclude) - len(prefiltered))
+        rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
+        return _scored(rows, exclude)[:k]
+
+    def similar(self, item_id: str, k: int) -> list[ScoredItem]:
+        """Items nearest to one item's vector, the item itself left out."""
+        vector = self.vectors([item_id]).get(item_id)
+        if vector is None:
+            return []
+        return self.search(vector, k, exclude={item_id})
+
+    def popular(self, n: int) -> list[ScoredItem]:
+        """The n most popular items (score = popularity count)."""
+        rows = self.table.search().select(["item_id", "title", "categories", "popularity"]).limit(self.count()).to_arrow()
+        top = pc.sort_indices(rows["popularity"], sort_keys=[("popularity", "descending")])
+        rows = rows.take(top[:n])
+        return [
+            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [])
+            for r in rows.to_pylist()
+        ]
+
+
+def _vector_matrix(rows: pa.Table) -> np.ndarray:
+    column = rows["vector"].combine_chunks()
+    dim = column.type.list_size
+    return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)
+
+
+def _scored(rows: pa.Table, exclude: set[str]) -> list[ScoredItem]:
+    return [
+        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [])
+        for r in rows.to_pylist()
+        if r["item_id"] not in exclude
+    ]
