@@ -17,6 +17,8 @@ import logging
 import time
 
 import lancedb
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import ray
 import mlflow
@@ -36,8 +38,13 @@ log = logging.getLogger(__name__)
 def read_catalog_dataset(path: str, min_blocks: int) -> ray.data.Dataset:
     """The catalogue as a Ray Dataset, split so every actor gets work."""
     fmt = catalog_format(path)
-    reader = {"parquet": ray.data.read_parquet, "csv": ray.data.read_csv, "json": ray.data.read_json}[fmt]
-    return reader(path, override_num_blocks=min_blocks)
+    if fmt == "csv":  # ids stay strings: "007" must not become 7
+        options = pacsv.ConvertOptions(column_types={"item_id": pa.string()})
+        dataset = ray.data.read_csv(path, convert_options=options)
+    else:
+        dataset = {"parquet": ray.data.read_parquet, "json": ray.data.read_json}[fmt](path)
+    # One file reads as one block, which only one actor could work on.
+    return dataset.repartition(min_blocks)
 
 
 def load_popularity(path: str | None) -> dict[str, int]:

@@ -37,7 +37,9 @@ def read_catalog(path: str | Path) -> pa.Table:
     if fmt == "parquet":
         table = pq.read_table(path)
     elif fmt == "csv":
-        table = pacsv.read_csv(path)
+        # ids stay text: inferring int64 would turn "007" into "7"
+        convert = pacsv.ConvertOptions(column_types={"item_id": pa.string()})
+        table = pacsv.read_csv(path, convert_options=convert)
     else:
         table = pajson.read_json(path)
     return normalize_catalog(table)

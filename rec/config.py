@@ -49,7 +49,7 @@ class PathsConfig(_Strict):
             home=str(home),
             lancedb_uri=_absolute_if_local(lancedb),
             mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
-            mlflow_artifacts_uri=self.mlflow_artifacts_uri or str(home / "mlartifacts"),
+            mlflow_artifacts_uri=_absolute_if_local(self.mlflow_artifacts_uri or str(home / "mlartifacts")),
             event_log_dir=_absolute_if_local(events),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
         )

@@ -100,7 +100,7 @@ def _load_recbole(folder: Path) -> tuple[pa.Table, pa.Table]:
         {
             "item_id": ids,
             "title": titles,
-            "year": [int(y) if y and y.isdigit() else None for y in years],
+            "year": [int(y) if y is not None and str(y).isdigit() else None for y in years],  # int64 when all numeric
             "categories": [g.split() if g else None for g in genres],
         }
     )
@@ -143,7 +143,9 @@ def _read_double_colon(path: Path, width: int) -> list[list[str]]:
     rows = []
     with open(path, encoding="latin-1") as handle:
         for number, line in enumerate(handle):
-            fields = line.rstrip("\n").split("::")
+            if not line.strip():
+                continue
+            fields = line.rstrip("\r\n").split("::")
             if len(fields) != width:
                 raise DataError(f"{path}:{number + 1}: expected {width} '::' fields, got {len(fields)}")
             rows.append(fields)

@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
@@ -50,12 +49,12 @@ class EncoderPyfunc(mlflow.pyfunc.PythonModel):
     embeddings, hence this small wrapper around rec.encoder.)
     """
 
-    def load_context(self, context: Any) -> None:
+    def load_context(self, context) -> None:
         from rec.encoder import TextEncoder
 
         self.encoder = TextEncoder(context.artifacts["model_dir"])
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> Any:
+    def predict(self, context, model_input, params=None):  # untyped: MLflow validates hints
         texts = model_input["text"].tolist() if hasattr(model_input, "columns") else list(model_input)
         return self.encoder.encode(texts)
 

@@ -16,9 +16,10 @@ def _fields_of(part: str) -> list[str]:
 def _render_value(value: Any, list_separator: str) -> str:
     if value is None:
         return ""
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-        items = value.tolist() if hasattr(value, "tolist") else value
-        return list_separator.join(str(v) for v in items if v not in (None, ""))
+    if hasattr(value, "tolist"):  # numpy array or scalar -> list or Python scalar
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return list_separator.join(str(v) for v in value if v not in (None, ""))
     return str(value).strip()
 
 

@@ -1,0 +1,46 @@
+# Quick start:  make demo   (set up, embed MovieLens-100k, serve on 127.0.0.1:8000)
+#               make test   (the test suite; `make test-all` adds the slow tests)
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export RAY_USAGE_STATS_ENABLED ?= 0
+export RAY_AUTH_MODE ?= disabled
+
+.PHONY: install data embed demo serve test test-all mlflow-ui clean
+
+install: $(STAMP)
+
+# torch first, pinned to the CPU build this machine has: any other version
+# (or letting ray/transformers choose) pulls a multi-GB CUDA wheel.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+data: install
+	$(PY) -m jobs.prepare_movielens --config configs/base.yaml
+
+embed: data
+	$(PY) -m jobs.embed_catalog --config configs/embed_catalog.yaml
+
+demo: embed
+	$(PY) -m jobs.demo --config configs/base.yaml
+
+serve: install
+	$(VENV)/bin/serve run configs/serve.yaml
+
+test: data
+	$(PY) -m pytest
+
+test-all: data
+	$(PY) -m pytest -m ''
+
+mlflow-ui: install
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///var/mlflow.db --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf var

@@ -1,0 +1,50 @@
+"""The Serve application: `serve run configs/serve.yaml` builds it from here.
+
+Every deployment is given the same live version (encoder + items table
+version), resolved once from the MLflow alias, so the app never scores a user
+vector against item vectors of another encoder.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import BaseModel, ConfigDict, Field
+from ray.serve import Application
+
+from rec.config import load_config
+from rec.errors import NotReadyError
+from rec.registry import resolve_encoder
+from serve.encoder import QueryEncoder
+from serve.ingress import Ingress
+from serve.user_state import UserShardDeployment
+
+log = logging.getLogger(__name__)
+
+
+class AppArgs(BaseModel):
+    """Arguments of `build_app`, given under `args:` in configs/serve.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: str = Field("configs/base.yaml", description="the project config (YAML) to serve with")
+
+
+def build_app(args: AppArgs) -> Application:
+    """Wire the deployments: ingress -> user shards, query encoder."""
+    if isinstance(args, dict):  # `serve run` passes the YAML args as a dict
+        args = AppArgs.model_validate(args)
+    config = load_config(args.config)
+    live = resolve_encoder(config.encoder, config.paths)
+    if live.items_table_version is None:
+        raise NotReadyError(
+            f"{live.tag} has no items table yet: run "
+            "python -m jobs.embed_catalog --config configs/embed_catalog.yaml"
+        )
+    log.info("serving %s with %s version %s", live.tag, live.items_table, live.items_table_version)
+    shards = [
+        UserShardDeployment.options(name=f"UserShard{i}").bind(i, config, live)
+        for i in range(config.serve.user_shards)
+    ]
+    encoder = QueryEncoder.bind(live.model_dir, config.encoder)
+    return Ingress.bind(config, live, shards, encoder)

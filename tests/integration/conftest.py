@@ -1,0 +1,97 @@
+"""One local Ray cluster, one embedded catalogue and one Serve app per session.
+
+The catalogue is the first 400 MovieLens-100k items, embedded by the real
+job with the real encoder into LanceDB under a temporary REC_HOME, with a
+real MLflow store; the app answers real HTTP on a free 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from rec.config import RecConfig, load_config
+from rec.datasets import load_movielens
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CATALOG_ITEMS = 400
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def rec_home(tmp_path_factory: pytest.TempPathFactory, ml100k_dir: Path) -> Path:
+    """A REC_HOME with a 400-item MovieLens catalogue and its events."""
+    home = tmp_path_factory.mktemp("rec_home")
+    items, events = load_movielens(ml100k_dir)
+    (home / "data" / "movielens").mkdir(parents=True)
+    pq.write_table(items.slice(0, CATALOG_ITEMS), home / "data/movielens/items.parquet", row_group_size=64)
+    pq.write_table(events, home / "data/movielens/events.parquet")
+    return home
+
+
+@pytest.fixture(scope="session")
+def config_path(rec_home: Path) -> Path:
+    """A config that inherits configs/base.yaml with everything under rec_home."""
+    path = rec_home / "test.yaml"
+    path.write_text(yaml.safe_dump({
+        "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
+        "paths": {"home": str(rec_home)},
+        "embed": {"actors": 2, "batch_size": 64},
+    }))
+    return path
+
+
+@pytest.fixture(scope="session")
+def config(config_path: Path) -> RecConfig:
+    return load_config(config_path)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    temp_dir = Path("/tmp") / f"ray-test-{os.getpid()}"  # short: Ray's socket paths have a length limit
+    ray.init(address="local", include_dashboard=False, num_cpus=2, _temp_dir=str(temp_dir))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def embed_summary(ray_cluster: None, config: RecConfig) -> dict:
+    """The embed job, run once for the session."""
+    from jobs.embed_catalog import embed_catalog
+
+    return embed_catalog(config)
+
+
+@pytest.fixture(scope="session")
+def base_url(embed_summary: dict, config_path: Path) -> Iterator[str]:
+    """The Serve app on a free port; shut down after the session."""
+    from ray import serve
+
+    from serve.app import AppArgs, build_app
+
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(AppArgs(config=str(config_path))), name="recommender", route_prefix="/")
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+@pytest.fixture()
+def client(base_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        yield http

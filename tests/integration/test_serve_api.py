@@ -1,0 +1,133 @@
+"""The Serve app over real HTTP: events in, recommendations out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import lancedb
+import pytest
+
+from rec.config import RecConfig
+
+pytestmark = pytest.mark.ray
+
+
+def _items_of(config: RecConfig, genre: str, without: str = "") -> list[dict]:
+    rows = lancedb.connect(config.paths.lancedb_uri).open_table("items").to_arrow()
+    return [
+        r for r in rows.select(["item_id", "title", "categories"]).to_pylist()
+        if genre in (r["categories"] or []) and without not in (r["categories"] or [])
+    ]
+
+
+def _log_lines(config: RecConfig) -> int:
+    return sum(len(p.read_text().splitlines()) for p in Path(config.paths.event_log_dir).glob("*.jsonl"))
+
+
+def test_health_and_version(client: httpx.Client, embed_summary: dict) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    version = client.get("/version").json()
+    assert version["encoder_version"] == embed_summary["encoder"]
+    assert version["items_table_version"] == embed_summary["table_version"]
+    assert version["items"] == 400
+
+
+def test_liked_genre_dominates_and_liked_items_are_excluded(client: httpx.Client, config: RecConfig) -> None:
+    horror = _items_of(config, "Horror")
+    assert len(horror) >= 10, "the 400-item fixture catalogue should hold enough horror films"
+    liked = [item["item_id"] for item in horror[:5]]
+    events = [{"user_id": "horror-fan", "item_id": i, "type": "like"} for i in liked]
+    reply = client.post("/events", json=events)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["accepted"] == 5
+
+    recs = client.get("/users/horror-fan/recommendations", params={"k": 10}).json()
+    assert recs["strategy"] == "interest"
+    assert len(recs["items"]) == 10
+    returned = [item["item_id"] for item in recs["items"]]
+    assert not set(returned) & set(liked)
+    of_genre = sum("Horror" in item["categories"] for item in recs["items"])
+    assert of_genre >= 6, f"only {of_genre}/10 horror: {[i['title'] for i in recs['items']]}"
+
+
+def test_new_user_gets_popular_items(client: httpx.Client) -> None:
+    recs = client.get("/users/someone-new/recommendations", params={"k": 5}).json()
+    assert recs["strategy"] == "popular"
+    scores = [item["score"] for item in recs["items"]]
+    assert scores == sorted(scores, reverse=True) and len(scores) == 5
+    assert recs["items"][0]["title"] == "Star Wars"  # the most rated film of ML-100k
+
+
+def test_interest_follows_the_latest_events(client: httpx.Client, config: RecConfig) -> None:
+    comedy = [i["item_id"] for i in _items_of(config, "Comedy", without="Horror")[:6]]
+    horror = [i["item_id"] for i in _items_of(config, "Horror", without="Comedy")[:6]]
+    user = "drifting-user"
+    client.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in comedy]).raise_for_status()
+    first = client.get(f"/users/{user}/recommendations").json()["items"]
+    client.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in horror]).raise_for_status()
+    after = client.get(f"/users/{user}/recommendations").json()["items"]
+    horror_share = lambda items: sum("Horror" in i["categories"] for i in items)  # noqa: E731
+    assert horror_share(after) > horror_share(first)
+
+
+def test_resent_event_id_changes_nothing(client: httpx.Client) -> None:
+    event = {"user_id": "idem", "item_id": "50", "type": "like", "event_id": "evt-1"}
+    assert client.post("/events", json=event).json() == {"received": 1, "accepted": 1, "duplicates": 0}
+    assert client.post("/events", json=event).json() == {"received": 1, "accepted": 0, "duplicates": 1}
+    assert client.get("/users/idem/recommendations").json()["n_events"] == 1
+
+
+def test_text_query_finds_matching_items(client: httpx.Client) -> None:
+    recs = client.post("/recommendations/text", json={"text": "scary horror movie", "k": 10}).json()
+    assert recs["strategy"] == "text"
+    assert sum("Horror" in item["categories"] for item in recs["items"]) >= 5
+
+
+def test_similar_items(client: httpx.Client) -> None:
+    recs = client.get("/items/1/similar", params={"k": 5}).json()
+    assert len(recs["items"]) == 5
+    assert "1" not in [item["item_id"] for item in recs["items"]]
+    assert client.get("/items/99999/similar").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"item_id": "1", "type": "like"}, "user_id"),
+        ({"user_id": "u", "item_id": "1", "type": "love"}, "type"),
+        ({"user_id": "u'; DROP TABLE items; --", "item_id": "1", "type": "like"}, "user_id"),
+        ({"user_id": "u", "item_id": "../../etc/passwd", "type": "like"}, "item_id"),
+        ({"user_id": "u", "item_id": "1", "type": "like", "timestamp": "yesterday"}, "timestamp"),
+    ],
+)
+def test_malformed_event_is_rejected_naming_the_field(
+    client: httpx.Client, config: RecConfig, body: dict, field: str
+) -> None:
+    lines_before = _log_lines(config)
+    reply = client.post("/events", json=body)
+    assert reply.status_code == 422
+    assert field in json.dumps(reply.json()["detail"])
+    assert _log_lines(config) == lines_before
+
+
+def test_unknown_item_is_rejected_and_nothing_is_written(client: httpx.Client, config: RecConfig) -> None:
+    lines_before = _log_lines(config)
+    batch = [
+        {"user_id": "careful", "item_id": "1", "type": "like"},
+        {"user_id": "careful", "item_id": "99999", "type": "like"},
+    ]
+    reply = client.post("/events", json=batch)
+    assert reply.status_code == 422
+    assert "99999" in reply.json()["detail"]
+    assert _log_lines(config) == lines_before
+    assert client.get("/users/careful/recommendations").json()["n_events"] == 0
+
+
+def test_k_out_of_range_and_oversized_batch(client: httpx.Client, config: RecConfig) -> None:
+    assert client.get("/users/u/recommendations", params={"k": 0}).status_code == 422
+    too_big = client.get("/users/u/recommendations", params={"k": config.serve.max_k + 1})
+    assert too_big.status_code == 422 and "k" in too_big.json()["detail"]
+    batch = [{"user_id": "u", "item_id": "1", "type": "view"}] * (config.serve.max_events_per_request + 1)
+    assert client.post("/events", json=batch).status_code == 413

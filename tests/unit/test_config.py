@@ -1,0 +1,222 @@
+"""Tests for rec.config: defaults, inherit/override, errors that name the key, env overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rec.config import EVENT_TYPES, InterestConfig, PathsConfig, RecConfig, load_config
+from rec.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = REPO_ROOT / "configs"
+_ENV_VARS = ("REC_HOME", "REC_LANCEDB_URI", "REC_MLFLOW_TRACKING_URI", "REC_EVENT_LOG_DIR")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    """No REC_* variable of the caller's shell leaks into these tests."""
+    for name in _ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_load_and_validate():
+    config = RecConfig()
+    assert config.encoder.registered_name == "text-encoder"
+    assert config.encoder.alias == "champion"
+    assert set(config.interest.event_weights) == set(EVENT_TYPES)
+    assert config.interest.event_weights["dislike"] < 0 < config.interest.event_weights["like"]
+    assert config.catalog.text_template == ["{title}", " ({year})", ". Genres: {categories}", "."]
+    assert config.serve.user_shards >= 1
+    # Unresolved defaults keep their placeholders until resolved().
+    assert "{data_dir}" in config.catalog.path
+
+
+def test_load_base_yaml_matches_defaults(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # paths.home "var" resolves against the working directory
+    tmp_path = tmp_path.resolve()
+    config = load_config(CONFIGS / "base.yaml")
+    defaults = RecConfig().resolved()
+    assert config.encoder == defaults.encoder
+    assert config.interest == defaults.interest
+    assert config.serve == defaults.serve
+    assert config.paths.home == str(tmp_path / "var")
+    assert config.paths.lancedb_uri == str(tmp_path / "var" / "lancedb")
+    assert config.paths.event_log_dir == str(tmp_path / "var" / "events")
+    assert config.paths.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'var' / 'mlflow.db'}"
+
+
+def test_embed_catalog_yaml_inherits_base(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    base = load_config(CONFIGS / "base.yaml")
+    child = load_config(CONFIGS / "embed_catalog.yaml")
+    assert child.encoder == base.encoder  # inherited untouched
+    assert child.embed.table == base.embed.table == "items"
+    assert child.embed.actors == 2
+    assert child.embed.batch_size == 256
+
+
+def test_override_applies_and_merges_deeply(tmp_path):
+    _write(tmp_path / "base.yaml", "embed:\n  actors: 2\n  batch_size: 256\nserve:\n  default_k: 10\n")
+    child = _write(tmp_path / "child.yaml", "inherit: base.yaml\nembed:\n  actors: 7\n")
+    config = load_config(child)
+    assert config.embed.actors == 7  # overridden
+    assert config.embed.batch_size == 256  # sibling key kept by the deep merge
+    assert config.serve.default_k == 10
+
+
+def test_inherit_chain_of_three(tmp_path):
+    _write(tmp_path / "a.yaml", "serve:\n  default_k: 5\n  max_k: 50\n")
+    _write(tmp_path / "b.yaml", "inherit: a.yaml\nserve:\n  max_k: 60\n")
+    c = _write(tmp_path / "c.yaml", "inherit: b.yaml\nserve:\n  default_k: 6\n")
+    config = load_config(c)
+    assert (config.serve.default_k, config.serve.max_k) == (6, 60)
+
+
+def test_unknown_key_names_its_path(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "embed:\n  actorz: 3\n")
+    with pytest.raises(ConfigError, match=r"embed\.actorz"):
+        load_config(path)
+
+
+def test_unknown_top_level_section_is_rejected(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "servee:\n  default_k: 3\n")
+    with pytest.raises(ConfigError, match="servee"):
+        load_config(path)
+
+
+def test_wrong_type_names_the_field(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "serve:\n  default_k: lots\n")
+    with pytest.raises(ConfigError, match=r"serve\.default_k"):
+        load_config(path)
+
+
+def test_out_of_range_value_names_the_field(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "encoder:\n  device: tpu\n")
+    with pytest.raises(ConfigError, match=r"encoder\.device"):
+        load_config(path)
+
+
+def test_event_weights_missing_a_type_names_it(tmp_path):
+    weights = {t: 1.0 for t in EVENT_TYPES if t != "skip"}
+    body = "interest:\n  event_weights: {" + ", ".join(f"{k}: {v}" for k, v in weights.items()) + "}\n"
+    path = _write(tmp_path / "bad.yaml", body)
+    with pytest.raises(ConfigError, match=r"interest\.event_weights") as info:
+        load_config(path)
+    assert "skip" in str(info.value)
+
+
+def test_event_weights_unknown_type_is_rejected():
+    weights = {t: 1.0 for t in EVENT_TYPES} | {"share": 1.0}
+    with pytest.raises(ValueError, match="share"):
+        InterestConfig(event_weights=weights)
+
+
+def test_config_error_is_a_value_error(tmp_path):
+    path = _write(tmp_path / "bad.yaml", "embed:\n  actorz: 3\n")
+    with pytest.raises(ValueError):
+        load_config(path)
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    path = _write(tmp_path / "list.yaml", "- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(path)
+
+
+def test_empty_file_gives_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path / "empty.yaml", "")
+    assert load_config(path).serve == RecConfig().serve
+
+
+def test_env_overrides_home_and_lancedb(monkeypatch, tmp_path):
+    home = tmp_path / "home"
+    db = tmp_path / "elsewhere" / "db"
+    monkeypatch.setenv("REC_HOME", str(home))
+    monkeypatch.setenv("REC_LANCEDB_URI", str(db))
+    config = load_config(CONFIGS / "base.yaml")
+    assert config.paths.home == str(home.resolve())
+    assert config.paths.lancedb_uri == str(db.resolve())
+    assert config.paths.event_log_dir == str(home.resolve() / "events")
+    assert config.paths.data_dir == str(home.resolve() / "data")
+    assert config.paths.mlflow_tracking_uri == f"sqlite:///{home.resolve() / 'mlflow.db'}"
+
+
+def test_env_remote_uris_are_kept_verbatim(monkeypatch, tmp_path):
+    monkeypatch.setenv("REC_HOME", str(tmp_path))
+    monkeypatch.setenv("REC_LANCEDB_URI", "s3://bucket/lancedb")
+    monkeypatch.setenv("REC_MLFLOW_TRACKING_URI", "http://mlflow:5000")
+    monkeypatch.setenv("REC_EVENT_LOG_DIR", str(tmp_path / "log"))
+    paths = PathsConfig().resolved()
+    assert paths.lancedb_uri == "s3://bucket/lancedb"
+    assert paths.mlflow_tracking_uri == "http://mlflow:5000"
+    assert paths.event_log_dir == str((tmp_path / "log").resolve())
+
+
+def test_placeholders_are_filled_and_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    tmp_path = tmp_path.resolve()
+    path = _write(
+        tmp_path / "c.yaml",
+        "paths:\n  home: h\n  data_dir: d\n"
+        "catalog:\n  path: '{data_dir}/cat/items.csv'\n"
+        "embed:\n  popularity_events: '{home}/ev.parquet'\n",
+    )
+    config = load_config(path)
+    assert config.paths.data_dir == str(tmp_path / "d")
+    assert config.catalog.path == str(tmp_path / "d" / "cat" / "items.csv")
+    assert Path(config.catalog.path).is_absolute()
+    assert config.embed.popularity_events == str(tmp_path / "h" / "ev.parquet")
+
+
+def test_default_catalog_path_under_rec_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("REC_HOME", str(tmp_path))
+    config = load_config(CONFIGS / "base.yaml")
+    assert config.catalog.path == str(tmp_path.resolve() / "data" / "movielens" / "items.parquet")
+    assert "{" not in config.embed.popularity_events
+
+
+def test_null_popularity_events_stays_none(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _write(tmp_path / "c.yaml", "embed:\n  popularity_events: null\n")
+    assert load_config(path).embed.popularity_events is None
+
+
+def test_resolved_is_idempotent(monkeypatch, tmp_path):
+    monkeypatch.setenv("REC_HOME", str(tmp_path))
+    once = RecConfig().resolved()
+    assert once.resolved() == once
+
+
+def test_inherit_cycle_is_an_error(tmp_path):
+    _write(tmp_path / "a.yaml", "inherit: b.yaml\n")
+    b = _write(tmp_path / "b.yaml", "inherit: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(b)
+
+
+def test_self_inherit_is_an_error(tmp_path):
+    path = _write(tmp_path / "self.yaml", "inherit: self.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(path)
+
+
+def test_missing_parent_is_an_error(tmp_path):
+    path = _write(tmp_path / "child.yaml", "inherit: gone.yaml\n")
+    with pytest.raises(ConfigError, match="gone.yaml"):
+        load_config(path)
+
+
+def test_configs_are_frozen():
+    config = RecConfig()
+    with pytest.raises(Exception):
+        config.serve.default_k = 3  # type: ignore[misc]
