@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import time
 
 import httpx
@@ -80,6 +81,10 @@ Serving on {BASE_URL} (OpenAPI at {BASE_URL}/docs). Try:
 Ctrl-C stops it.""")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
@@ -88,6 +93,7 @@ def main() -> None:
     parser.add_argument("--exit", action="store_true", help="stop after the demo instead of serving on")
     args = parser.parse_args()
     setup_logging()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(args.config)
     init_ray()
     started = time.perf_counter()
@@ -100,6 +106,8 @@ def main() -> None:
     if args.exit:
         serve.shutdown()
         return
+    # Ctrl-C, or a TERM from a supervisor, shuts the app down cleanly.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while True:
             time.sleep(3600)

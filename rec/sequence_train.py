@@ -1,0 +1,187 @@
+"""Training loop of :class:`rec.sequence.InterestEvolutionModel` and its glue to the evaluation harness.
+
+Loss: full softmax cross-entropy over the catalogue at every position of each
+training window (next-item prediction), items without training data left out
+of the softmax (they were never observable, so they are not negatives).
+Early stopping on validation NDCG@10, ranked exactly as the harness does
+(:func:`rec.metrics.mask_excluded` / :func:`rec.metrics.rank_targets`); the best
+state is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rec.metrics import ScoreFn, mask_excluded, ndcg_at_k, rank_targets
+from rec.sequence import InterestEvolutionModel, SequenceModelConfig, time_gap_buckets
+from rec.splits import IdIndex, LeaveOneOutSplit
+
+logger = logging.getLogger(__name__)
+
+
+def split_sequences(
+    split: LeaveOneOutSplit, item_index: IdIndex, include_valid: bool
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-user chronological item indices and timestamps, one entry per ``split.users.ids``."""
+    train_cols = item_index.encode(split.train.item_id)  # (n_train,)
+    valid_rows = dict(zip(split.users.encode(split.valid.user_id).tolist(), range(len(split.valid))))
+    items, times = [], []
+    for u in range(len(split.users)):
+        sl = slice(split.train_indptr[u], split.train_indptr[u + 1])
+        cols, ts = train_cols[sl], split.train.timestamp[sl].astype(np.float64)
+        if include_valid and u in valid_rows:
+            r = valid_rows[u]
+            cols = np.append(cols, item_index.encode(split.valid.item_id[r : r + 1]))
+            ts = np.append(ts, float(split.valid.timestamp[r]))
+        items.append(cols)
+        times.append(ts)
+    return items, times
+
+
+def valid_target_cols(split: LeaveOneOutSplit, item_index: IdIndex) -> np.ndarray:
+    """Validation item index per user (n_users,), -1 for users without one."""
+    out = np.full(len(split.users), -1, dtype=np.int64)
+    out[split.users.encode(split.valid.user_id)] = item_index.encode(split.valid.item_id)
+    return out
+
+
+def model_score_fn(
+    model: InterestEvolutionModel, split: LeaveOneOutSplit, item_index: IdIndex, include_valid: bool
+) -> ScoreFn:
+    """Harness score function: ``dot(user_vectors(history), item_vectors)`` for each user id."""
+    items, times = split_sequences(split, item_index, include_valid)
+    item_vecs = model.item_vectors()  # (N, D)
+
+    def score_fn(user_ids: np.ndarray) -> np.ndarray:
+        rows = split.users.encode(user_ids)  # (B,)
+        user_vecs = model.user_vectors([items[r] for r in rows], [times[r] for r in rows])  # (B, D)
+        return user_vecs @ item_vecs.T  # (B, N)
+
+    return score_fn
+
+
+def validation_ndcg(
+    model: InterestEvolutionModel,
+    histories: Sequence[np.ndarray],
+    times: Sequence[np.ndarray] | None,
+    targets: np.ndarray,
+    k: int = 10,
+) -> float:
+    """NDCG@k of ``targets`` (U,) (-1 = skip) given ``histories``, seen items excluded."""
+    users = np.flatnonzero(targets >= 0)  # (U',)
+    hist = [histories[u] for u in users]
+    user_vecs = model.user_vectors(hist, None if times is None else [times[u] for u in users])
+    scores = (user_vecs @ model.item_vectors().T).astype(np.float64)  # (U', N)
+    rows = np.repeat(np.arange(len(users)), [len(h) for h in hist])  # (nnz,)
+    cols = np.concatenate(hist) if hist else np.zeros(0, np.int64)
+    mask_excluded(scores, rows, cols, targets[users])
+    return ndcg_at_k(rank_targets(scores, targets[users]), k)
+
+
+def _windows(
+    sequences: Sequence[np.ndarray], times: Sequence[np.ndarray] | None, config: SequenceModelConfig,
+    n_items: int, rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training window per user with >= 2 events: inputs (U, L), targets (U, L), gaps (U, L).
+
+    Long histories get a random window of ``max_len + 1`` events. Inputs are
+    left-padded with ``n_items``, targets with -1.
+    """
+    users = [u for u, s in enumerate(sequences) if len(s) >= 2]
+    length = min(config.max_len, max(len(sequences[u]) for u in users) - 1)
+    x = np.full((len(users), length), n_items, np.int64)
+    y = np.full((len(users), length), -1, np.int64)
+    g = np.zeros((len(users), length), np.int64)
+    for row, u in enumerate(users):
+        seq = sequences[u]
+        end = len(seq) if len(seq) <= length + 1 else int(rng.integers(length + 1, len(seq) + 1))
+        start = max(0, end - length - 1)
+        n = end - start - 1
+        x[row, length - n :], y[row, length - n :] = seq[start : end - 1], seq[start + 1 : end]
+        if times is not None and config.use_time_gaps:
+            g[row, length - n :] = time_gap_buckets(times[u][start : end - 1], config.time_buckets)
+    return x, y, g
+
+
+def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches, rng) -> float:
+    """One pass over ``batches`` of (x, y, gaps) arrays; returns the mean loss."""
+    model.train()
+    cfg, losses = model.config, []
+    for x, y, g in batches:
+        x, y, g = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(g)
+        drop = None
+        if cfg.adjust_dropout > 0:
+            drop = torch.from_numpy(rng.random(model.n_items) < cfg.adjust_dropout)  # (N,)
+        table = model.item_table(drop)  # (N, D)
+        hidden = model.encode(x, g if cfg.use_time_gaps else None, table)  # (B, L, d)
+        keep = y >= 0  # (B, L)
+        logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
+        logits = logits.masked_fill(~model.warm[None], float("-inf"))
+        loss = F.cross_entropy(logits, y[keep])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    return float(np.mean(losses))
+
+
+def train_interest_model(
+    train_sequences: Sequence[np.ndarray],
+    valid_targets: np.ndarray,
+    item_text_vectors: np.ndarray,
+    config: SequenceModelConfig,
+    train_times: Sequence[np.ndarray] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[InterestEvolutionModel, list[dict]]:
+    """Train on per-user chronological item indices; early-stop on validation NDCG@10.
+
+    ``train_sequences[u]`` (n_u,) item indices into ``item_text_vectors`` (N, E);
+    ``valid_targets`` (U,) the item following each sequence (-1: none);
+    ``train_times[u]`` (n_u,) unix seconds, needed when ``config.use_time_gaps``.
+    Returns the best model (eval mode) and one dict per epoch.
+    """
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    n_items = int(item_text_vectors.shape[0])
+    warm = np.zeros(n_items, bool)
+    warm[np.concatenate([np.asarray(s, np.int64) for s in train_sequences])] = True
+    model = InterestEvolutionModel(config, item_text_vectors, warm)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
+    for epoch in range(config.max_epochs):
+        x, y, g = _windows(train_sequences, train_times, config, n_items, rng)
+        order = rng.permutation(len(x))
+        batches = [(x[b], y[b], g[b]) for b in np.array_split(order, max(1, len(x) // config.batch_size))]
+        loss = _train_epoch(model, opt, batches, rng)
+        ndcg = validation_ndcg(model.eval(), train_sequences, train_times, valid_targets)
+        history.append({"epoch": epoch, "loss": loss, "valid_ndcg10": ndcg, "seconds": time.perf_counter() - t0})
+        if log:
+            log(f"epoch {epoch:3d} loss {loss:.4f} valid NDCG@10 {ndcg:.4f} ({history[-1]['seconds']:.0f}s)")
+        if ndcg > best:
+            best, best_state, since_best = ndcg, copy.deepcopy(model.state_dict()), 0
+        else:
+            since_best += 1
+        if since_best >= config.patience or time.perf_counter() - t0 > config.time_limit_s:
+            break
+    model.load_state_dict(best_state)
+    return model.eval(), history
+
+
+def fit_on_split(
+    split: LeaveOneOutSplit,
+    item_index: IdIndex,
+    item_text_vectors: np.ndarray,
+    config: SequenceModelConfig,
+    log: Callable[[str], None] | None = None,
+) -> tuple[InterestEvolutionModel, list[dict]]:
+    """Train on ``split.train`` with early stopping on ``split.valid`` (columns = ``item_index.ids``)."""
+    items, times = split_sequences(split, item_index, include_valid=False)
+    return train_interest_model(items, valid_target_cols(split, item_index), item_text_vectors, config, times, log)
