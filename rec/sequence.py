@@ -88,7 +88,7 @@ class CausalBlock(nn.Module):
 
     def __init__(self, d: int, heads: int, dropout: float) -> None:
         super().__init__()
-        self.heads, self.dropout = heads, dropout
+        self.heads = heads
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
@@ -99,8 +99,7 @@ class CausalBlock(nn.Module):
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, H, T, d / H)
-        p = self.dropout if self.training else 0.0
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=p)  # (B, H, T, d / H)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, H, T, d / H)
         x = x + self.drop(self.out(att.transpose(1, 2).reshape(b, t, d)))
         return x + self.drop(self.ff(self.norm2(x)))
 
@@ -127,9 +126,13 @@ class InterestEvolutionModel(nn.Module):
         self.text_bias = nn.Linear(e, 1)
         self.adjust = nn.Embedding(n, d)
         self.bias_adjust = nn.Embedding(n, 1)
+        nn.init.normal_(self.proj.weight, std=1.0 / math.sqrt(e * d))  # item vectors ~ N(0, 1/d)
+        nn.init.zeros_(self.proj.bias)
+        nn.init.zeros_(self.text_bias.weight)
         nn.init.zeros_(self.adjust.weight)
         nn.init.zeros_(self.bias_adjust.weight)
         self.pos = nn.Embedding(config.max_len, d)
+        nn.init.normal_(self.pos.weight, std=0.5)
         self.gap = nn.Embedding(config.time_buckets, d) if config.use_time_gaps else None
         self.blocks = nn.ModuleList(CausalBlock(d, config.heads, config.dropout) for _ in range(config.layers))
         self.norm = nn.LayerNorm(d)

@@ -87,27 +87,41 @@ def validation_ndcg(
 
 def _windows(
     sequences: Sequence[np.ndarray], times: Sequence[np.ndarray] | None, config: SequenceModelConfig,
-    n_items: int, rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One training window per user with >= 2 events: inputs (U, L), targets (U, L), gaps (U, L).
+    rng: np.random.Generator,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One training window per user with >= 2 events: (inputs, targets, gap buckets), each (n,).
 
-    Long histories get a random window of ``max_len + 1`` events. Inputs are
-    left-padded with ``n_items``, targets with -1.
+    A history longer than ``max_len + 1`` gets a random window of that length.
     """
-    users = [u for u, s in enumerate(sequences) if len(s) >= 2]
-    length = min(config.max_len, max(len(sequences[u]) for u in users) - 1)
-    x = np.full((len(users), length), n_items, np.int64)
-    y = np.full((len(users), length), -1, np.int64)
-    g = np.zeros((len(users), length), np.int64)
-    for row, u in enumerate(users):
-        seq = sequences[u]
-        end = len(seq) if len(seq) <= length + 1 else int(rng.integers(length + 1, len(seq) + 1))
-        start = max(0, end - length - 1)
-        n = end - start - 1
-        x[row, length - n :], y[row, length - n :] = seq[start : end - 1], seq[start + 1 : end]
+    out = []
+    for u, seq in enumerate(sequences):
+        if len(seq) < 2:
+            continue
+        end = len(seq) if len(seq) <= config.max_len + 1 else int(rng.integers(config.max_len + 1, len(seq) + 1))
+        start = max(0, end - config.max_len - 1)
+        gaps = np.zeros(end - start - 1, np.int64)
         if times is not None and config.use_time_gaps:
-            g[row, length - n :] = time_gap_buckets(times[u][start : end - 1], config.time_buckets)
-    return x, y, g
+            gaps = time_gap_buckets(times[u][start : end - 1], config.time_buckets)
+        out.append((np.asarray(seq[start : end - 1]), np.asarray(seq[start + 1 : end]), gaps))
+    return out
+
+
+def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.random.Generator) -> list:
+    """Group windows of similar length (less padding) into left-padded (x, y, gaps) batches (B, L)."""
+    lengths = np.array([len(w[0]) for w in windows])  # (U,)
+    order = np.argsort(lengths + rng.random(len(lengths)) * 8, kind="stable")  # jittered length sort
+    groups = np.array_split(order, max(1, int(np.ceil(len(order) / config.batch_size))))
+    batches = []
+    for group in groups:
+        length = int(lengths[group].max())
+        x = np.full((len(group), length), n_items, np.int64)
+        y = np.full((len(group), length), -1, np.int64)
+        g = np.zeros((len(group), length), np.int64)
+        for row, i in enumerate(group):
+            n = lengths[i]
+            x[row, length - n :], y[row, length - n :], g[row, length - n :] = windows[i]
+        batches.append((x, y, g))
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches, rng) -> float:
@@ -128,7 +142,7 @@ def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return float(np.mean(losses))
 
 
@@ -157,9 +171,7 @@ def train_interest_model(
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
     for epoch in range(config.max_epochs):
-        x, y, g = _windows(train_sequences, train_times, config, n_items, rng)
-        order = rng.permutation(len(x))
-        batches = [(x[b], y[b], g[b]) for b in np.array_split(order, max(1, len(x) // config.batch_size))]
+        batches = _batches(_windows(train_sequences, train_times, config, rng), config, n_items, rng)
         loss = _train_epoch(model, opt, batches, rng)
         ndcg = validation_ndcg(model.eval(), train_sequences, train_times, valid_targets)
         history.append({"epoch": epoch, "loss": loss, "valid_ndcg10": ndcg, "seconds": time.perf_counter() - t0})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import lancedb
@@ -47,7 +48,9 @@ def sql_string_list(values: Collection[str]) -> str:
 class ItemStore:
     """Read access to one pinned version of the items table."""
 
-    def __init__(self, db_uri: str, table: str, version: int | None = None) -> None:
+    def __init__(
+        self, db_uri: str, table: str, version: int | None = None, vector_cache_size: int = 50_000
+    ) -> None:
         db = lancedb.connect(db_uri)
         if table not in db.list_tables().tables:
             raise NotReadyError(
@@ -59,6 +62,9 @@ class ItemStore:
             self.table.checkout(version)
         self.version = int(self.table.version)
         self.dim = self.table.schema.field("vector").type.list_size
+        # A pinned version never changes, so its vectors can be cached as they are.
+        self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vector_cache_size = vector_cache_size
 
     def count(self) -> int:
         return self.table.count_rows()
@@ -72,9 +78,19 @@ class ItemStore:
 
     def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """Item vectors by id; ids not in the table are absent from the result."""
-        wanted = sorted(set(item_ids))
-        if not wanted:
-            return {}
+        found = {i: self._vector_cache[i] for i in set(item_ids) if i in self._vector_cache}
+        for item_id in found:
+            self._vector_cache.move_to_end(item_id)
+        missing = sorted(set(item_ids) - found.keys())
+        if missing:
+            fetched = self._fetch_vectors(missing)
+            found.update(fetched)
+            self._vector_cache.update(fetched)
+            while len(self._vector_cache) > self._vector_cache_size:
+                self._vector_cache.popitem(last=False)
+        return found
+
+    def _fetch_vectors(self, wanted: list[str]) -> dict[str, np.ndarray]:
         rows = (
             self.table.search()
             .where(f"item_id IN {sql_string_list(wanted)}")

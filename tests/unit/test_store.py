@@ -130,6 +130,17 @@ def test_vectors_only_known_ids(store):
     assert store.vectors(["nope"]) == {}
 
 
+def test_vector_cache_is_bounded_and_serves_the_pinned_version(db_uri):
+    pinned = ItemStore(db_uri, "items", version=1, vector_cache_size=2)
+    first = pinned.vectors(["i0", "i1", "i2"])
+    assert len(pinned._vector_cache) == 2
+    rotated = {k: list(np.roll(v, 1)) for k, v in VECTORS.items()}
+    lancedb.connect(db_uri).create_table("items", data=_rows(rotated), mode="overwrite")
+    again = pinned.vectors(["i0", "i1", "i2"])  # partly cached, partly re-read from version 1
+    for item_id in first:
+        np.testing.assert_array_equal(again[item_id], first[item_id])
+
+
 def test_similar_leaves_the_item_out(store):
     results = store.similar("i0", 2)
     assert [r.item_id for r in results] == ["i1", "i2"]
