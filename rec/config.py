@@ -142,6 +142,17 @@ class ServeConfig(_Strict):
     api_key: str | None = None
 
 
+class EvaluateConfig(_Strict):
+    """The offline evaluation (jobs/evaluate.py): protocol of shared/anchors/quality.md."""
+
+    experiment: str = "evaluate"
+    events_path: str = "{data_dir}/movielens/events.parquet"
+    report_dir: str = "{home}/reports"
+    cold_fraction: float = Field(0.1, ge=0, lt=1, description="items made cold for the cold-item protocol")
+    seed: int = 0
+    recency_tau: float = Field(5.0, gt=0, description="tau of the recency-weighted embedding baseline")
+
+
 class RecConfig(_Strict):
     """Everything, one truth for jobs and serve."""
 
@@ -151,6 +162,7 @@ class RecConfig(_Strict):
     embed: EmbedJobConfig = EmbedJobConfig()
     interest: InterestConfig = InterestConfig()
     serve: ServeConfig = ServeConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
 
     def resolved(self) -> "RecConfig":
         """The config with every location absolute and env overrides applied."""
@@ -166,7 +178,10 @@ class RecConfig(_Strict):
         embed = self.embed.model_copy(
             update={"popularity_events": fill(self.embed.popularity_events)}
         )
-        return self.model_copy(update={"paths": paths, "catalog": catalog, "embed": embed})
+        evaluate = self.evaluate.model_copy(update={
+            "events_path": fill(self.evaluate.events_path), "report_dir": fill(self.evaluate.report_dir),
+        })
+        return self.model_copy(update={"paths": paths, "catalog": catalog, "embed": embed, "evaluate": evaluate})
 
 
 def load_config(path: str | Path) -> RecConfig:

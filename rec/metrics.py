@@ -188,7 +188,7 @@ def summarize(
         out[f"HR@{k}"] = hit_rate_at_k(ranks, k)
         out[f"NDCG@{k}"] = ndcg_at_k(ranks, k)
         out[f"MRR@{k}"] = mrr_at_k(ranks, k)
-    if coverage_k > result.top_k.shape[1]:
+    if coverage_k > result.top_k.shape[1] < result.n_items:  # a tiny catalogue is all stored
         raise ValueError(f"coverage_k={coverage_k} exceeds stored top-k {result.top_k.shape[1]}")
     out[f"coverage@{coverage_k}"] = catalogue_coverage(result.top_k[mask, :coverage_k], result.n_items)
     out["n_users"] = int(mask.sum())

@@ -124,6 +124,16 @@ def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.r
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def _seen_mask(x: torch.Tensor, keep: torch.Tensor, n_items: int) -> torch.Tensor:
+    """(M, N) bool: item already in the inputs up to each kept position of ``x`` (B, L)."""
+    b, length = x.shape
+    pos = torch.arange(length).expand(b, length)  # (B, L)
+    first = torch.full((b, n_items + 1), length, dtype=torch.long)  # (B, N + 1), pad column last
+    first.scatter_reduce_(1, x, pos, reduce="amin")  # first position of each item
+    rows = torch.arange(b)[:, None].expand(b, length)[keep]  # (M,)
+    return first[rows, :n_items] <= pos[keep][:, None]  # (M, N)
+
+
 def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches, rng) -> float:
     """One pass over ``batches`` of (x, y, gaps) arrays; returns the mean loss."""
     model.train()
@@ -138,6 +148,8 @@ def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batc
         keep = y >= 0  # (B, L)
         logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
         logits = logits.masked_fill(~model.warm[None], float("-inf"))
+        if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
+            logits = logits.masked_fill(_seen_mask(x, keep, model.n_items), float("-inf"))
         loss = F.cross_entropy(logits, y[keep])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,0 +1,115 @@
+"""Offline evaluation of every baseline (and the champion model) on one split.
+
+    python -m jobs.evaluate --config configs/evaluate.yaml
+
+Protocol: shared/anchors/quality.md (leave-one-out by (timestamp, line), full
+ranking, earlier items excluded) plus the cold-item protocol (a seeded share
+of items lose their training events). Item text vectors come from the items
+table version the champion encoder names. One MLflow run with a nested run
+per model; a Markdown table and a PNG chart in evaluate.report_dir. Ends
+with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from rec import registry  # noqa: E402
+from rec.config import RecConfig, load_config  # noqa: E402
+from rec.evaluation import (  # noqa: E402
+    EvalData, ModelFactory, baseline_factories, build_eval_data, evaluate_model,
+    make_cold_split, markdown_table,
+)
+from rec.store import ItemStore  # noqa: E402
+
+log = logging.getLogger(__name__)
+TARGETS = {"NDCG@10": 0.13, "HR@10": 0.23}
+
+
+def load_data(config: RecConfig) -> EvalData:
+    """Events and the served item text vectors, aligned."""
+    live = registry.resolve_encoder(config.encoder, config.paths)
+    store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
+    rows = store.table.search().select(["item_id", "vector"]).limit(store.count()).to_arrow()
+    vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
+    events = pq.read_table(config.evaluate.events_path, columns=["user_id", "item_id", "timestamp", "line"])
+    in_catalogue = pc.is_in(events["item_id"], value_set=rows["item_id"])
+    if not pc.all(in_catalogue).as_py():
+        log.warning("dropping %d events of items not in the catalogue", len(events) - pc.sum(in_catalogue).as_py())
+        events = events.filter(in_catalogue)
+    return build_eval_data(events, rows["item_id"].to_pylist(), vectors)
+
+
+def mlflow_safe(metrics: dict[str, float]) -> dict[str, float]:
+    """MLflow metric names allow no '@': HR@10 -> HR_at_10."""
+    return {re.sub("@", "_at_", k): float(v) for k, v in metrics.items()}
+
+
+def draw_chart(results: dict[str, dict[str, float]], path: Path) -> None:
+    names = list(results)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(names) + 1.5), sharey=True)
+    for ax, metric in zip(axes, TARGETS):
+        values = [results[n][metric] for n in names]
+        ax.barh(names, values, color=["tab:blue" if "model" in n else "tab:gray" for n in names])
+        ax.axvline(TARGETS[metric], color="tab:red", linestyle="--", label=f"target {TARGETS[metric]}")
+        ax.set_xlabel(f"{metric}, test split (ML-100k, full ranking)")
+        ax.legend(loc="lower right")
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) -> dict:
+    """Evaluate all models; returns the summary that main() prints."""
+    started = time.perf_counter()
+    data = load_data(config)
+    cold = make_cold_split(data, config.evaluate.cold_fraction, config.evaluate.seed)
+    factories = {**baseline_factories(data, config.interest, config.evaluate.recency_tau), **(extra or {})}
+    registry.use_experiment(config.evaluate.experiment, config.paths)
+    report_dir = Path(config.evaluate.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, float]] = {}
+    with mlflow.start_run(run_name="evaluate") as parent:
+        mlflow.log_params({"events": config.evaluate.events_path, "cold_fraction": config.evaluate.cold_fraction,
+                           "seed": config.evaluate.seed, "users": len(data.split.test)})
+        for name, factory in factories.items():
+            model_started = time.perf_counter()
+            results[name] = evaluate_model(factory, data, cold)
+            with mlflow.start_run(run_name=name, nested=True):
+                mlflow.log_metrics(mlflow_safe(results[name]))
+            log.info("%s: %s (%.1fs)", name, results[name], time.perf_counter() - model_started)
+        table = markdown_table(results)
+        (report_dir / "evaluation.md").write_text(table + "\n")
+        draw_chart(results, report_dir / "evaluation.png")
+        mlflow.log_artifacts(str(report_dir), artifact_path="report")
+    print(table)
+    return {"job": "evaluate", "models": len(results), "report": str(report_dir / "evaluation.md"),
+            "mlflow_run_id": parent.info.run_id, "duration_s": round(time.perf_counter() - started, 1),
+            "results": {n: {k: round(m[k], 4) for k in ("HR@10", "NDCG@10")} for n, m in results.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/evaluate.yaml")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(json.dumps(evaluate(load_config(args.config))))
+
+
+if __name__ == "__main__":
+    main()
