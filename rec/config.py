@@ -140,6 +140,7 @@ class ServeConfig(_Strict):
     popular_pool: int = Field(1000, ge=1, description="popular items kept for cold starts")
     max_future_skew_seconds: float = Field(300.0, ge=0)
     api_key: str | None = None
+    history_length: int = Field(200, ge=1, description="recent items per user kept for the model")
 
 
 class EvaluateConfig(_Strict):
@@ -153,6 +154,18 @@ class EvaluateConfig(_Strict):
     recency_tau: float = Field(5.0, gt=0, description="tau of the recency-weighted embedding baseline")
 
 
+class TrainConfig(_Strict):
+    """The interest-evolution model's training job (jobs/train_interest.py)."""
+
+    experiment: str = "train_interest"
+    registered_name: str = "interest-model"
+    scoring_table: str = "interest_items"
+    # The history to learn from: a parquet event file (user_id, item_id, timestamp, line).
+    events_path: str = "{data_dir}/movielens/events.parquet"
+    # Hyper-parameters: keys of rec.sequence.SequenceModelConfig (unknown keys fail).
+    model: dict[str, Any] = Field(default_factory=dict)
+
+
 class RecConfig(_Strict):
     """Everything, one truth for jobs and serve."""
 
@@ -163,6 +176,7 @@ class RecConfig(_Strict):
     interest: InterestConfig = InterestConfig()
     serve: ServeConfig = ServeConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
+    train: TrainConfig = TrainConfig()
 
     def resolved(self) -> "RecConfig":
         """The config with every location absolute and env overrides applied."""
@@ -181,7 +195,10 @@ class RecConfig(_Strict):
         evaluate = self.evaluate.model_copy(update={
             "events_path": fill(self.evaluate.events_path), "report_dir": fill(self.evaluate.report_dir),
         })
-        return self.model_copy(update={"paths": paths, "catalog": catalog, "embed": embed, "evaluate": evaluate})
+        train = self.train.model_copy(update={"events_path": fill(self.train.events_path)})
+        return self.model_copy(update={
+            "paths": paths, "catalog": catalog, "embed": embed, "evaluate": evaluate, "train": train,
+        })
 
 
 def load_config(path: str | Path) -> RecConfig:

@@ -32,7 +32,9 @@ class InterestState:
     n_events: int = 0
     n_positive: int = 0
     seen_items: set[str] = field(default_factory=set)
+    # The latest positive events, oldest first: the interest model's input.
     recent_items: list[str] = field(default_factory=list)
+    recent_timestamps: list[float] = field(default_factory=list)
 
     @classmethod
     def empty(cls, dim: int) -> "InterestState":
@@ -55,7 +57,7 @@ def apply_event(
     event_type: str,
     timestamp: float,
     config: InterestConfig,
-    recent_limit: int = 50,
+    recent_limit: int = 200,
 ) -> None:
     """Fold one event into `state`, in place."""
     weight = config.event_weights[event_type]
@@ -65,8 +67,10 @@ def apply_event(
     state.n_events += 1
     state.n_positive += weight > 0
     state.seen_items.add(item_id)
-    state.recent_items.append(item_id)
-    del state.recent_items[:-recent_limit]
+    if weight > 0:
+        state.recent_items.append(item_id)
+        state.recent_timestamps.append(timestamp)
+        del state.recent_items[:-recent_limit], state.recent_timestamps[:-recent_limit]
 
 
 def query_vector(state: InterestState) -> np.ndarray | None:

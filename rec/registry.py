@@ -54,9 +54,8 @@ class EncoderPyfunc(mlflow.pyfunc.PythonModel):
 
         self.encoder = TextEncoder(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):  # untyped: MLflow validates hints
-        texts = model_input["text"].tolist() if hasattr(model_input, "columns") else list(model_input)
-        return self.encoder.encode(texts)
+    def predict(self, context, model_input: list[str], params=None):
+        return self.encoder.encode(list(model_input))
 
 
 def connect(paths: PathsConfig) -> MlflowClient:
@@ -129,14 +128,15 @@ def resolve_encoder(config: EncoderConfig, paths: PathsConfig, alias: str | None
     return EncoderVersion(
         name=config.registered_name,
         version=str(found.version),
-        model_dir=str(_local_weights(config.registered_name, str(found.version), paths)),
+        model_dir=str(local_artifacts(config.registered_name, str(found.version), paths)),
         items_table=found.tags.get(ITEMS_TABLE_TAG),
         items_table_version=int(table_version) if table_version else None,
     )
 
 
-def _local_weights(name: str, version: str, paths: PathsConfig) -> Path:
-    """Download a version's weights once into <home>/model-cache/NAME/VERSION.
+def local_artifacts(name: str, version: str, paths: PathsConfig) -> Path:
+    """Download the model folder (the `model_dir` artifact, found by its config.json)
+    of a version once into <home>/model-cache/NAME/VERSION.
 
     The folder appears by one rename, so a reader never sees half a download.
     """

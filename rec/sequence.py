@@ -55,6 +55,7 @@ class SequenceModelConfig:
     time_buckets: int = 24
     item_bias: bool = True  # per-item bias, folded into the vectors as an extra dimension
     adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
+    ema_decay: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
     threads: int = 2
 

@@ -134,8 +134,11 @@ def _seen_mask(x: torch.Tensor, keep: torch.Tensor, n_items: int) -> torch.Tenso
     return first[rows, :n_items] <= pos[keep][:, None]  # (M, N)
 
 
-def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches, rng) -> float:
-    """One pass over ``batches`` of (x, y, gaps) arrays; returns the mean loss."""
+def _train_epoch(
+    model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches: list, rng: np.random.Generator,
+    ema: InterestEvolutionModel | None = None,
+) -> float:
+    """One pass over ``batches`` of (x, y, gaps) arrays; returns the mean loss. Updates ``ema`` if given."""
     model.train()
     cfg, losses = model.config, []
     for x, y, g in batches:
@@ -154,6 +157,10 @@ def _train_epoch(model: InterestEvolutionModel, opt: torch.optim.Optimizer, batc
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), model.parameters()):
+                    p_ema.lerp_(p, 1.0 - cfg.ema_decay)
         losses.append(loss.item())
     return float(np.mean(losses))
 
@@ -181,22 +188,24 @@ def train_interest_model(
     warm[np.concatenate([np.asarray(s, np.int64) for s in train_sequences])] = True
     model = InterestEvolutionModel(config, item_text_vectors, warm)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema = copy.deepcopy(model) if config.ema_decay > 0 else None  # evaluated and returned if used
+    scored = ema if ema is not None else model
     best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
     for epoch in range(config.max_epochs):
         batches = _batches(_windows(train_sequences, train_times, config, rng), config, n_items, rng)
-        loss = _train_epoch(model, opt, batches, rng)
-        ndcg = validation_ndcg(model.eval(), train_sequences, train_times, valid_targets)
+        loss = _train_epoch(model, opt, batches, rng, ema)
+        ndcg = validation_ndcg(scored.eval(), train_sequences, train_times, valid_targets)
         history.append({"epoch": epoch, "loss": loss, "valid_ndcg10": ndcg, "seconds": time.perf_counter() - t0})
         if log:
             log(f"epoch {epoch:3d} loss {loss:.4f} valid NDCG@10 {ndcg:.4f} ({history[-1]['seconds']:.0f}s)")
         if ndcg > best:
-            best, best_state, since_best = ndcg, copy.deepcopy(model.state_dict()), 0
+            best, best_state, since_best = ndcg, copy.deepcopy(scored.state_dict()), 0
         else:
             since_best += 1
         if since_best >= config.patience or time.perf_counter() - t0 > config.time_limit_s:
             break
-    model.load_state_dict(best_state)
-    return model.eval(), history
+    scored.load_state_dict(best_state)
+    return scored.eval(), history
 
 
 def fit_on_split(

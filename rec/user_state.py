@@ -49,7 +49,8 @@ class UserProfile:
     user_id: str
     interest: np.ndarray | None  # (D,) unit vector, None = no positive interest
     seen_items: frozenset[str]
-    recent_items: tuple[str, ...]
+    recent_items: tuple[str, ...]  # latest positive events, oldest first
+    recent_timestamps: tuple[float, ...]
     n_events: int
 
 
@@ -64,9 +65,10 @@ class UserShard:
 
     def __init__(
         self, shard: int, n_shards: int, log_dir: str | Path, dim: int,
-        config: InterestConfig, lookup: VectorLookup,
+        config: InterestConfig, lookup: VectorLookup, history_length: int = 200,
     ) -> None:
         self.shard, self.n_shards, self.dim, self.config = shard, n_shards, dim, config
+        self.history_length = history_length
         self.states: dict[str, InterestState] = {}
         self.event_keys: set[tuple[str, str]] = set()
         self._rebuild(log_dir, lookup)
@@ -91,7 +93,7 @@ class UserShard:
         state = self.states.get(event.user_id) or self.states.setdefault(
             event.user_id, InterestState.empty(self.dim)
         )
-        apply_event(state, event.item_id, vector, event.type, event.timestamp, self.config)
+        apply_event(state, event.item_id, vector, event.type, event.timestamp, self.config, self.history_length)
 
     def apply(self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray]) -> ApplyResult:
         """Log new events durably, then fold them into the states.
@@ -116,10 +118,10 @@ class UserShard:
         """The user's interest and history (empty for an unknown user)."""
         state = self.states.get(user_id)
         if state is None:
-            return UserProfile(user_id, None, frozenset(), (), 0)
+            return UserProfile(user_id, None, frozenset(), (), (), 0)
         return UserProfile(
             user_id, query_vector(state), frozenset(state.seen_items),
-            tuple(state.recent_items), state.n_events,
+            tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events,
         )
 
     def close(self) -> None:

@@ -12,9 +12,10 @@ import logging
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
-from rec.config import load_config
+from rec.config import RecConfig, load_config
 from rec.errors import NotReadyError
-from rec.registry import resolve_encoder
+from rec.interest_registry import InterestModelVersion, resolve_interest_model
+from rec.registry import EncoderVersion, resolve_encoder
 from serve.encoder import QueryEncoder
 from serve.ingress import Ingress
 from serve.user_state import UserShardDeployment
@@ -42,9 +43,26 @@ def build_app(args: AppArgs) -> Application:
             "python -m jobs.embed_catalog --config configs/embed_catalog.yaml"
         )
     log.info("serving %s with %s version %s", live.tag, live.items_table, live.items_table_version)
+    interest = live_interest_model(config, live)
     shards = [
         UserShardDeployment.options(name=f"UserShard{i}").bind(i, config, live)
         for i in range(config.serve.user_shards)
     ]
     encoder = QueryEncoder.bind(live.model_dir, config.encoder)
-    return Ingress.bind(config, live, shards, encoder)
+    return Ingress.bind(config, live, interest, shards, encoder)
+
+
+def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestModelVersion | None:
+    """The champion interest model, if there is one trained on the live encoder's vectors."""
+    interest = resolve_interest_model(config.train.registered_name, "champion", config.paths)
+    if interest is None:
+        log.info("no %s@champion: recommending with the per-event interest vector", config.train.registered_name)
+        return None
+    if interest.encoder_version != live.tag or interest.scoring_table_version is None:
+        log.warning(
+            "%s was trained on %s, not the live %s: using the per-event interest vector until it is retrained",
+            interest.tag, interest.encoder_version, live.tag,
+        )
+        return None
+    log.info("interest model %s, scoring table version %s", interest.tag, interest.scoring_table_version)
+    return interest

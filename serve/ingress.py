@@ -19,10 +19,12 @@ from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig
 from rec.errors import UnknownItemError
+from rec.interest_registry import InterestModelVersion
 from rec.registry import EncoderVersion
 from rec.schemas import ID_PATTERN
 from rec.store import ItemStore, ScoredItem
 from rec.user_state import IncomingEvent, shard_of
+from serve.interest_model import InterestModelRunner
 from serve.schemas import (
     EventIn, EventsAccepted, RecommendedItem, Recommendations, TextQuery, VersionInfo,
 )
@@ -42,14 +44,15 @@ class Ingress:
     """Routes requests to user shards, the query encoder and the items table."""
 
     def __init__(
-        self, config: RecConfig, live: EncoderVersion,
+        self, config: RecConfig, live: EncoderVersion, interest: InterestModelVersion | None,
         shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
     ) -> None:
-        self.config, self.live = config, live
+        self.config, self.live, self.interest = config, live, interest
         self.shards, self.query_encoder = shards, query_encoder
         self.store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
         self.popular = self.store.popular(config.serve.popular_pool)
         self.item_count = self.store.count()
+        self.model = InterestModelRunner(config, interest) if interest else None
 
     # -- helpers -------------------------------------------------------------
 
@@ -122,6 +125,13 @@ class Ingress:
         k = k or self.config.serve.default_k
         self._check_k(k)
         profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id)
+        if self.model is not None:
+            query = self.model.query_vector(profile.recent_items, profile.recent_timestamps)
+            if query is not None:
+                items = self.model.scoring.search(query, k, exclude=profile.seen_items)
+                return self._response(
+                    "interest-model", items, user_id=user_id, n_events=profile.n_events, model_version=self.interest.tag
+                )
         if profile.interest is None:
             items = [item for item in self.popular if item.item_id not in profile.seen_items][:k]
             return self._response("popular", items, user_id=user_id, n_events=profile.n_events)
@@ -156,4 +166,6 @@ class Ingress:
         return VersionInfo(
             encoder=self.live.name, encoder_version=self.live.tag, items_table=self.live.items_table,
             items_table_version=self.store.version, items=self.item_count, user_shards=len(self.shards),
+            interest_model=self.interest.tag if self.interest else None,
+            scoring_table_version=self.model.scoring.version if self.model else None,
         )

@@ -48,10 +48,11 @@ class RecommendedItem(BaseModel):
 
 
 class Recommendations(BaseModel):
-    strategy: Literal["interest", "popular", "text", "similar"]
+    strategy: Literal["interest-model", "interest", "popular", "text", "similar"]
     items: list[RecommendedItem]
     encoder_version: str
     items_table_version: int
+    model_version: str | None = Field(None, description="the interest model, for strategy interest-model")
     user_id: str | None = None
     n_events: int | None = None
 
@@ -63,3 +64,5 @@ class VersionInfo(BaseModel):
     items_table_version: int
     items: int
     user_shards: int
+    interest_model: str | None = None
+    scoring_table_version: int | None = None

@@ -26,7 +26,7 @@ class UserShardDeployment:
         store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
-            store.dim, config.interest, store.vectors,
+            store.dim, config.interest, store.vectors, config.serve.history_length,
         )
 
     async def apply(self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray]) -> ApplyResult:

@@ -1,0 +1,121 @@
+"""Nightly job: train the interest-evolution model, register it, gate it.
+
+    python -m jobs.train_interest --config configs/train_interest.yaml
+
+Learns from the event history (leave-one-out: the last event of each user is
+the test target, the one before it the validation target, the rest train),
+starting from the item text vectors of the live encoder. Then:
+1. logs the run (parameters, per-epoch validation NDCG@10, test metrics) to MLflow;
+2. registers the model as a new version with alias `challenger`;
+3. writes its item scoring vectors to a new version of the LanceDB scoring
+   table and tags the model version with it;
+4. the gate: the version becomes `champion` (what serve uses) only if its
+   validation NDCG@10 beats the current champion's; the decision is logged.
+A failure at any step before 4 leaves the champion, and so serve, untouched.
+Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import lancedb
+import mlflow
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rec import interest_registry, registry
+from rec.config import RecConfig, load_config
+from rec.evaluation import EvalData, build_eval_data
+from rec.metrics import rank_users, summarize
+from rec.registry import EncoderVersion
+from rec.sequence import InterestEvolutionModel, SequenceModelConfig, save_model
+from rec.sequence_train import fit_on_split, model_score_fn
+from rec.store import ItemStore
+
+log = logging.getLogger(__name__)
+ITEM_IDS_FILE = "item_ids.json"
+
+
+def load_training_data(config: RecConfig, live: EncoderVersion) -> tuple[EvalData, pa.Table]:
+    """The split over the live catalogue, and the catalogue rows (for the scoring table)."""
+    store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
+    catalogue = store.table.search().limit(store.count()).to_arrow()
+    vectors = np.stack(catalogue["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
+    events = pq.read_table(config.train.events_path, columns=["user_id", "item_id", "timestamp", "line"])
+    events = events.filter(pc.is_in(events["item_id"], value_set=catalogue["item_id"]))
+    return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
+
+
+def scoring_rows(catalogue: pa.Table, data: EvalData, model: InterestEvolutionModel, model_tag: str) -> pa.Table:
+    """Catalogue rows with the model's item vectors, in the items-table layout."""
+    item_vectors = model.item_vectors()  # (N, D), rows in item-index order
+    columns = data.item_index.encode(np.asarray(catalogue["item_id"].to_pylist(), dtype=str))
+    dim = item_vectors.shape[1]
+    flat = pa.array(item_vectors[columns].ravel(), pa.float32())
+    table = catalogue.drop_columns(["vector", "encoder_version"])
+    table = table.append_column("encoder_version", pa.array([model_tag] * table.num_rows, pa.string()))
+    return table.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, dim))
+
+
+def test_metrics(model: InterestEvolutionModel, data: EvalData) -> dict[str, float]:
+    score_fn = model_score_fn(model, data.split, data.item_index, include_valid=True)
+    return summarize(rank_users(score_fn, data.split, data.item_index, "test"))
+
+
+def train_interest(config: RecConfig) -> dict:
+    """Run the whole job; returns the summary that main() prints."""
+    started = time.perf_counter()
+    live = registry.resolve_encoder(config.encoder, config.paths)
+    data, catalogue = load_training_data(config, live)
+    model_config = SequenceModelConfig.from_dict(config.train.model)
+    registry.use_experiment(config.train.experiment, config.paths)
+    with mlflow.start_run(run_name="train_interest") as run:
+        mlflow.log_params({**{f"model.{k}": v for k, v in vars(model_config).items()},
+                           "encoder": live.tag, "events": config.train.events_path})
+        model, history = fit_on_split(data.split, data.item_index, data.item_vectors, model_config, log.info)
+        for epoch in history:
+            mlflow.log_metric("valid_NDCG_at_10", epoch["valid_ndcg10"], step=epoch["epoch"])
+        train_seconds = time.perf_counter() - started
+        valid_ndcg = max(epoch["valid_ndcg10"] for epoch in history)
+        metrics = test_metrics(model, data)
+        mlflow.log_metrics({"train_seconds": train_seconds, "best_valid_NDCG_at_10": valid_ndcg,
+                            **{f"test_{k.replace('@', '_at_')}": v for k, v in metrics.items()}})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = save_model(model, Path(tmp) / "interest_model")
+            (folder / ITEM_IDS_FILE).write_text(json.dumps(data.item_index.ids.tolist()))
+            version = interest_registry.register_interest_model(
+                folder, config.train.registered_name, live.tag, valid_ndcg, metrics, config.paths)
+        model_tag = f"{config.train.registered_name}/{version}"
+        table = lancedb.connect(config.paths.lancedb_uri).create_table(
+            config.train.scoring_table, data=scoring_rows(catalogue, data, model, model_tag), mode="overwrite")
+        interest_registry.publish_scoring_table(
+            config.train.registered_name, version, config.train.scoring_table, int(table.version), config.paths)
+        promoted, reason = interest_registry.promote_if_better(config.train.registered_name, version, config.paths)
+        mlflow.set_tags({"gate": reason, "promoted": str(promoted), "model_version": model_tag})
+        log.info("gate: %s", reason)
+    return {
+        "job": "train_interest", "model_version": model_tag, "promoted": promoted, "gate": reason,
+        "epochs": len(history), "train_seconds": round(train_seconds, 1), "valid_NDCG@10": round(valid_ndcg, 4),
+        "test": {k: round(v, 4) for k, v in metrics.items()}, "scoring_table_version": int(table.version),
+        "mlflow_run_id": run.info.run_id,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/train_interest.yaml")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(json.dumps(train_interest(load_config(args.config))))
+
+
+if __name__ == "__main__":
+    main()

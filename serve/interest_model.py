@@ -1,0 +1,36 @@
+"""The champion interest-evolution model inside the ingress replica."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rec.config import RecConfig
+from rec.interest_registry import InterestModelVersion
+from rec.sequence import load_model
+from rec.store import ItemStore
+
+ITEM_IDS_FILE = "item_ids.json"
+
+
+class InterestModelRunner:
+    """Recent history -> the model -> a query vector for the model's scoring table."""
+
+    def __init__(self, config: RecConfig, version: InterestModelVersion) -> None:
+        torch.set_num_threads(1)  # one small forward pass per request; leave cores to others
+        self.model = load_model(version.model_dir)
+        item_ids = json.loads((Path(version.model_dir) / ITEM_IDS_FILE).read_text())
+        self.index = {item_id: i for i, item_id in enumerate(item_ids)}
+        self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
+
+    def query_vector(self, recent_items: Sequence[str], recent_timestamps: Sequence[float]) -> np.ndarray | None:
+        """(D,) query vector, or None when no item of the history is known to the model."""
+        known = [(self.index[i], t) for i, t in zip(recent_items, recent_timestamps) if i in self.index]
+        if not known:
+            return None
+        items, times = zip(*known)
+        return self.model.user_vectors([np.asarray(items)], [np.asarray(times, dtype=np.float64)])[0]
