@@ -22,19 +22,20 @@ import uuid
 
 import httpx
 import numpy as np
-import pyarrow.parquet as pq
 
+from jobs.train_interest import load_training_data
 from rec.config import RecConfig, load_config
 from rec.interest_registry import TEST_HR_TAG, TEST_NDCG_TAG
-from rec.registry import connect
-from rec.splits import LeaveOneOutSplit, leave_one_out_split
+from rec.registry import connect, resolve_encoder
+from rec.splits import LeaveOneOutSplit
 
 log = logging.getLogger(__name__)
 
 
 def load_split(config: RecConfig) -> LeaveOneOutSplit:
-    events = pq.read_table(config.train.events_path, columns=["user_id", "item_id", "timestamp", "line"])
-    return leave_one_out_split(*(events[c].to_numpy(zero_copy_only=False) for c in events.column_names))
+    """The split the training job used (events of items in the live catalogue)."""
+    live = resolve_encoder(config.encoder, config.paths)
+    return load_training_data(config, live)[0].split
 
 
 def user_events(split: LeaveOneOutSplit, user: str, prefix: str) -> list[dict]:
@@ -64,9 +65,10 @@ def offline_figures(config: RecConfig) -> dict[str, float]:
     return {"HR@10": float(tags[TEST_HR_TAG]), "NDCG@10": float(tags[TEST_NDCG_TAG])}
 
 
-def replay(config: RecConfig, url: str, users: int | None, batch_size: int) -> dict:
-    started = time.perf_counter()
-    split = load_split(config)
+def replay_ranks(
+    split: LeaveOneOutSplit, url: str, users: int | None, batch_size: int
+) -> tuple[list[int | None], dict[str, int]]:
+    """Rank of each test target in the live top-20 (None = not in it), and the strategies used."""
     prefix = f"replay-{uuid.uuid4().hex[:6]}-"
     targets = list(zip(split.test.user_id, split.test.item_id))[:users]
     ranks, strategies = [], {}
@@ -77,6 +79,12 @@ def replay(config: RecConfig, url: str, users: int | None, batch_size: int) -> d
             reply = client.get(f"/users/{prefix}{user}/recommendations", params={"k": 20}).raise_for_status().json()
             strategies[reply["strategy"]] = strategies.get(reply["strategy"], 0) + 1
             ranks.append(rank_of(str(item), reply["items"]))
+    return ranks, strategies
+
+
+def replay(config: RecConfig, url: str, users: int | None, batch_size: int) -> dict:
+    started = time.perf_counter()
+    ranks, strategies = replay_ranks(load_split(config), url, users, batch_size)
     hr10 = float(np.mean([r is not None and r < 10 for r in ranks]))
     ndcg10 = float(np.mean([1 / math.log2(r + 2) if r is not None and r < 10 else 0.0 for r in ranks]))
     online = {"HR@10": hr10, "NDCG@10": ndcg10,
@@ -86,7 +94,7 @@ def replay(config: RecConfig, url: str, users: int | None, batch_size: int) -> d
     print("| metric | offline (champion) | online (replay) | relative gap |\n|---|---|---|---|")
     for key in offline:
         print(f"| {key} | {offline[key]:.4f} | {online[key]:.4f} | {gaps[key]:+.2%} |")
-    return {"job": "replay", "users": len(targets), "events": len(events), "strategies": strategies,
+    return {"job": "replay", "users": len(ranks), "strategies": strategies,
             "online": {k: round(v, 4) for k, v in online.items()}, "offline": offline,
             "relative_gap": {k: round(v, 4) for k, v in gaps.items()},
             "duration_s": round(time.perf_counter() - started, 1)}

@@ -141,6 +141,9 @@ class ServeConfig(_Strict):
     max_future_skew_seconds: float = Field(300.0, ge=0)
     api_key: str | None = None
     history_length: int = Field(200, ge=1, description="recent items per user kept for the model")
+    # Which interest model version serves ("challenger" for a trial); null =
+    # the per-event interest vector only.
+    interest_model_alias: str | None = "champion"
 
 
 class EvaluateConfig(_Strict):

@@ -55,6 +55,8 @@ class SequenceModelConfig:
     time_buckets: int = 24
     item_bias: bool = True  # per-item bias, folded into the vectors as an extra dimension
     adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
+    future_window: int = 1  # predict the next K items at each position (K = 1: next item only)
+    future_weight: float = 0.5  # loss weight of the items 2..K steps ahead
     ema_decay: float = 0.0  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
     threads: int = 2
@@ -64,8 +66,8 @@ class SequenceModelConfig:
             raise ValueError("need d > 0, layers >= 0, heads > 0 and d divisible by heads")
         if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
             raise ValueError("dropout must be in [0, 1) and adjust_dropout in [0, 1]")
-        if min(self.max_len, self.batch_size, self.max_epochs, self.time_buckets) <= 0:
-            raise ValueError("max_len, batch_size, max_epochs and time_buckets must be positive")
+        if min(self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window) <= 0:
+            raise ValueError("max_len, batch_size, max_epochs, time_buckets, future_window must be positive")
 
     @classmethod
     def from_dict(cls, values: dict) -> SequenceModelConfig:

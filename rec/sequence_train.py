@@ -89,9 +89,10 @@ def _windows(
     sequences: Sequence[np.ndarray], times: Sequence[np.ndarray] | None, config: SequenceModelConfig,
     rng: np.random.Generator,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One training window per user with >= 2 events: (inputs, targets, gap buckets), each (n,).
+    """One training window per user with >= 2 events: inputs (n,), targets (n, K), gap buckets (n,).
 
     A history longer than ``max_len + 1`` gets a random window of that length.
+    Target column ``k`` is the item ``k + 1`` steps ahead (-1 past the end), ``K = future_window``.
     """
     out = []
     for u, seq in enumerate(sequences):
@@ -102,7 +103,9 @@ def _windows(
         gaps = np.zeros(end - start - 1, np.int64)
         if times is not None and config.use_time_gaps:
             gaps = time_gap_buckets(times[u][start : end - 1], config.time_buckets)
-        out.append((np.asarray(seq[start : end - 1]), np.asarray(seq[start + 1 : end]), gaps))
+        ahead = np.arange(start, end - 1)[:, None] + np.arange(1, config.future_window + 1)  # (n, K)
+        targets = np.where(ahead < len(seq), np.asarray(seq)[np.minimum(ahead, len(seq) - 1)], -1)
+        out.append((np.asarray(seq[start : end - 1]), targets, gaps))
     return out
 
 
@@ -115,7 +118,7 @@ def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.r
     for group in groups:
         length = int(lengths[group].max())
         x = np.full((len(group), length), n_items, np.int64)
-        y = np.full((len(group), length), -1, np.int64)
+        y = np.full((len(group), length, config.future_window), -1, np.int64)
         g = np.zeros((len(group), length), np.int64)
         for row, i in enumerate(group):
             n = lengths[i]
@@ -134,6 +137,15 @@ def _seen_mask(x: torch.Tensor, keep: torch.Tensor, n_items: int) -> torch.Tenso
     return first[rows, :n_items] <= pos[keep][:, None]  # (M, N)
 
 
+def _future_nll(logp: torch.Tensor, targets: torch.Tensor, future_weight: float) -> torch.Tensor:
+    """Weighted mean NLL of ``targets`` (M, K) under ``logp`` (M, N); column 0 weighs 1, the rest
+    ``future_weight``; missing targets (-1) and masked ones (-inf) are skipped."""
+    nll = -logp.gather(1, targets.clamp(min=0))  # (M, K)
+    weight = torch.full(targets.shape[1:], future_weight).index_fill(0, torch.tensor([0]), 1.0)  # (K,)
+    weight = weight * ((targets >= 0) & torch.isfinite(nll))  # (M, K)
+    return (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum().clamp(min=1e-8)
+
+
 def _train_epoch(
     model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches: list, rng: np.random.Generator,
     ema: InterestEvolutionModel | None = None,
@@ -148,12 +160,12 @@ def _train_epoch(
             drop = torch.from_numpy(rng.random(model.n_items) < cfg.adjust_dropout)  # (N,)
         table = model.item_table(drop)  # (N, D)
         hidden = model.encode(x, g if cfg.use_time_gaps else None, table)  # (B, L, d)
-        keep = y >= 0  # (B, L)
+        keep = y[..., 0] >= 0  # (B, L)
         logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
         logits = logits.masked_fill(~model.warm[None], float("-inf"))
         if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
             logits = logits.masked_fill(_seen_mask(x, keep, model.n_items), float("-inf"))
-        loss = F.cross_entropy(logits, y[keep])
+        loss = _future_nll(F.log_softmax(logits, dim=1), y[keep], cfg.future_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

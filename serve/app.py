@@ -53,10 +53,12 @@ def build_app(args: AppArgs) -> Application:
 
 
 def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestModelVersion | None:
-    """The champion interest model, if there is one trained on the live encoder's vectors."""
-    interest = resolve_interest_model(config.train.registered_name, "champion", config.paths)
+    """The interest model under serve.interest_model_alias, if it was trained on the live encoder's vectors."""
+    alias = config.serve.interest_model_alias
+    interest = resolve_interest_model(config.train.registered_name, alias, config.paths) if alias else None
     if interest is None:
-        log.info("no %s@champion: recommending with the per-event interest vector", config.train.registered_name)
+        log.info("no interest model (%s@%s): recommending with the per-event interest vector",
+                 config.train.registered_name, alias)
         return None
     if interest.encoder_version != live.tag or interest.scoring_table_version is None:
         log.warning(

@@ -49,6 +49,7 @@ def config_path(rec_home: Path) -> Path:
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home)},
         "embed": {"actors": 2, "batch_size": 64},
+        "serve": {"interest_model_alias": None},  # this app tests the per-event interest vector
     }))
     return path
 
@@ -64,7 +65,8 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     temp_dir = Path("/tmp") / f"ray-test-{os.getpid()}"  # short: Ray's socket paths have a length limit
-    ray.init(address="local", include_dashboard=False, num_cpus=2, _temp_dir=str(temp_dir))
+    # 4 logical CPUs on 2 cores: room for two apps' replicas (scheduling only).
+    ray.init(address="local", include_dashboard=False, num_cpus=4, _temp_dir=str(temp_dir))
     yield
     ray.shutdown()
 
@@ -95,3 +97,35 @@ def base_url(embed_summary: dict, config_path: Path) -> Iterator[str]:
 def client(base_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base_url, timeout=60) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def model_config_path(rec_home: Path) -> Path:
+    """The same stores with a tiny model to train, and an event log of its own
+    (a second app must not share the first one's shard log files)."""
+    path = rec_home / "test-model.yaml"
+    path.write_text(yaml.safe_dump({
+        "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
+        "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-model-app")},
+        "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1}},
+    }))
+    return path
+
+
+@pytest.fixture(scope="session")
+def train_summary(embed_summary: dict, model_config_path: Path) -> dict:
+    """The training job, run once for the session (after the embed job)."""
+    from jobs.train_interest import train_interest
+
+    return train_interest(load_config(model_config_path))
+
+
+@pytest.fixture(scope="session")
+def model_base_url(base_url: str, train_summary: dict, model_config_path: Path) -> str:
+    """A second app, serving with the champion interest model, under /m."""
+    from ray import serve
+
+    from serve.app import AppArgs, build_app
+
+    serve.run(build_app(AppArgs(config=str(model_config_path))), name="with-model", route_prefix="/m")
+    return f"{base_url}/m"

@@ -1,0 +1,81 @@
+"""The interest model: trained, registered, gated, served, and measured live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from rec.config import load_config
+from rec.interest_registry import resolve_interest_model
+from rec.metrics import rank_users
+from rec.sequence import load_model
+from rec.sequence_train import model_score_fn
+
+pytestmark = pytest.mark.ray
+
+
+def test_first_model_is_registered_and_promoted(train_summary: dict, model_config_path: Path) -> None:
+    config = load_config(model_config_path)
+    assert train_summary["promoted"] is True
+    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias("interest-model", "champion")
+    challenger = client.get_model_version_by_alias("interest-model", "challenger")
+    assert f"interest-model/{champion.version}" == train_summary["model_version"]
+    assert champion.version == challenger.version
+    assert champion.tags["scoring_table_version"] == str(train_summary["scoring_table_version"])
+    run = client.get_run(train_summary["mlflow_run_id"])
+    assert run.data.tags["gate"].startswith(f"v{champion.version} is the first champion")
+    assert run.data.metrics["test_HR_at_10"] == pytest.approx(train_summary["test"]["HR@10"], abs=1e-4)
+
+
+def test_gate_keeps_the_champion_when_the_challenger_is_not_better(
+    train_summary: dict, model_config_path: Path
+) -> None:
+    from jobs.train_interest import train_interest
+
+    config = load_config(model_config_path)
+    again = train_interest(config)  # same data and seed: equal, so not better
+    assert again["promoted"] is False
+    assert again["gate"].startswith("kept champion")
+    live = resolve_interest_model("interest-model", "champion", config.paths)
+    assert live.tag == train_summary["model_version"]
+    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    assert f"interest-model/{client.get_model_version_by_alias('interest-model', 'challenger').version}" == (
+        again["model_version"]
+    )
+
+
+def test_served_with_the_model_reflecting_each_new_event(model_base_url: str, train_summary: dict) -> None:
+    with httpx.Client(base_url=model_base_url, timeout=60) as client:
+        assert client.get("/version").json()["interest_model"] == train_summary["model_version"]
+        client.post("/events", json={"user_id": "model-user", "item_id": "50", "type": "like"}).raise_for_status()
+        first = client.get("/users/model-user/recommendations").json()
+        assert first["strategy"] == "interest-model"
+        assert first["model_version"] == train_summary["model_version"]
+        assert "50" not in [item["item_id"] for item in first["items"]]
+        client.post("/events", json={"user_id": "model-user", "item_id": "1", "type": "like"}).raise_for_status()
+        second = client.get("/users/model-user/recommendations").json()
+        assert [i["item_id"] for i in second["items"]] != [i["item_id"] for i in first["items"]]
+        assert "1" not in [item["item_id"] for item in second["items"]]
+
+
+def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: dict, model_config_path: Path) -> None:
+    """No train/serve skew: through the live API each test target lands where it does offline."""
+    from jobs.replay import replay_ranks
+    from jobs.train_interest import load_training_data
+    from rec.registry import resolve_encoder
+
+    config = load_config(model_config_path)
+    data, _ = load_training_data(config, resolve_encoder(config.encoder, config.paths))
+    online, strategies = replay_ranks(data.split, model_base_url, users=40, batch_size=500)
+    assert strategies == {"interest-model": 40}
+
+    champion = resolve_interest_model("interest-model", "champion", config.paths)
+    model = load_model(champion.model_dir)
+    offline = rank_users(model_score_fn(model, data.split, data.item_index, True), data.split, data.item_index)
+    expected = [int(r) if r < 20 else None for r in offline.ranks[:40]]
+    assert online == expected
