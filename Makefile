@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed demo serve test test-all mlflow-ui clean
+.PHONY: install data embed train evaluate demo serve replay bench test test-all mlflow-ui clean
 
 install: $(STAMP)
 
@@ -27,8 +27,22 @@ data: install
 embed: data
 	$(PY) -m jobs.embed_catalog --config configs/embed_catalog.yaml
 
-demo: embed
+# The interest model: trained on the events, registered, promoted by the gate.
+train: embed
+	$(PY) -m jobs.train_interest --config configs/train_interest.yaml
+
+evaluate: data
+	$(PY) -m jobs.evaluate --config configs/evaluate.yaml
+
+demo: train
 	$(PY) -m jobs.demo --config configs/base.yaml
+
+# Against a running app (make demo in another terminal):
+replay: install
+	$(PY) -m jobs.replay --config configs/base.yaml
+
+bench: install
+	$(PY) scripts/bench_serve.py
 
 serve: install
 	$(VENV)/bin/serve run configs/serve.yaml

@@ -21,7 +21,3 @@ def init_ray() -> None:
         # A local run needs no dashboard; it halves an idle cluster's memory.
         ray.init(include_dashboard=False, log_to_driver=True)
     log.info("ray resources: %s", ray.cluster_resources())
-
-
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -22,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from ray import serve
 
-from jobs.cluster import init_ray, setup_logging
+from jobs.cli import setup_logging
+from jobs.cluster import init_ray
 from rec.config import RecConfig, load_config
 from serve.app import AppArgs, build_app
 

@@ -11,8 +11,6 @@ so a failed run changes nothing that serve uses. Ends with one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import time
 
@@ -23,11 +21,11 @@ import pyarrow.parquet as pq
 import ray
 import mlflow
 
-from jobs.cluster import init_ray, setup_logging
+from jobs.cli import run_config_job
 from jobs.udfs import EmbedItems
 from rec import registry
 from rec.catalog import catalog_format
-from rec.config import RecConfig, load_config
+from rec.config import RecConfig
 from rec.embedding import duplicate_ids, popularity_counts
 from rec.errors import DataError
 from rec.schemas import items_table_schema
@@ -123,13 +121,7 @@ def _encoder_dim(model_dir: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/embed_catalog.yaml")
-    args = parser.parse_args()
-    setup_logging()
-    config = load_config(args.config)
-    init_ray()
-    print(json.dumps(embed_catalog(config)))
+    run_config_job(__doc__, "configs/embed_catalog.yaml", embed_catalog, needs_ray=True)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,6 @@ with one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import re
 import time
@@ -29,11 +27,17 @@ import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from rec import registry  # noqa: E402
-from rec.config import RecConfig, load_config  # noqa: E402
+from jobs.cli import run_config_job  # noqa: E402
+from rec.config import RecConfig  # noqa: E402
 from rec.evaluation import (  # noqa: E402
     EvalData, ModelFactory, baseline_factories, build_eval_data, evaluate_model,
     make_cold_split, markdown_table,
 )
+from rec.interest_registry import read_item_ids, resolve_interest_model  # noqa: E402
+from rec.metrics import ScoreFn  # noqa: E402
+from rec.sequence import InterestEvolutionModel, load_model  # noqa: E402
+from rec.sequence_train import fit_on_split, model_score_fn  # noqa: E402
+from rec.splits import LeaveOneOutSplit  # noqa: E402
 from rec.store import ItemStore  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,34 @@ def load_data(config: RecConfig) -> EvalData:
         log.warning("dropping %d events of items not in the catalogue", len(events) - pc.sum(in_catalogue).as_py())
         events = events.filter(in_catalogue)
     return build_eval_data(events, rows["item_id"].to_pylist(), vectors)
+
+
+class InterestModelFactory:
+    """The champion as a ModelFactory: the registered model on the evaluation
+    split; on any other split (the cold-item protocol) a model of the same
+    configuration trained on that split, since the champion saw its items."""
+
+    def __init__(self, model: InterestEvolutionModel, data: EvalData) -> None:
+        self.data = data
+        self.models = {id(data.split): model}
+
+    def __call__(self, split: LeaveOneOutSplit, include_valid: bool) -> ScoreFn:
+        if id(split) not in self.models:
+            config = self.models[id(self.data.split)].config
+            self.models[id(split)], _ = fit_on_split(split, self.data.item_index, self.data.item_vectors, config)
+        return model_score_fn(self.models[id(split)], split, self.data.item_index, include_valid)
+
+
+def champion_factories(config: RecConfig, data: EvalData) -> dict[str, ModelFactory]:
+    """{"interest model vN (champion)": factory}, or {} when there is no usable champion."""
+    version = resolve_interest_model(config.train.registered_name, "champion", config.paths)
+    if version is None:
+        log.warning("no %s@champion to evaluate: run jobs.train_interest first", config.train.registered_name)
+        return {}
+    if read_item_ids(version.model_dir) != data.item_index.ids.tolist():
+        log.warning("%s was trained on another catalogue: not evaluated", version.tag)
+        return {}
+    return {f"interest model v{version.version} (champion)": InterestModelFactory(load_model(version.model_dir), data)}
 
 
 def mlflow_safe(metrics: dict[str, float]) -> dict[str, float]:
@@ -79,7 +111,10 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
     started = time.perf_counter()
     data = load_data(config)
     cold = make_cold_split(data, config.evaluate.cold_fraction, config.evaluate.seed)
-    factories = {**baseline_factories(data, config.interest, config.evaluate.recency_tau), **(extra or {})}
+    factories = {
+        **baseline_factories(data, config.interest, config.evaluate.recency_tau),
+        **champion_factories(config, data), **(extra or {}),
+    }
     registry.use_experiment(config.evaluate.experiment, config.paths)
     report_dir = Path(config.evaluate.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -104,11 +139,7 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/evaluate.yaml")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(json.dumps(evaluate(load_config(args.config))))
+    run_config_job(__doc__, "configs/evaluate.yaml", evaluate)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ Ends with one JSON line.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import tempfile
 import time
@@ -32,7 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from rec import interest_registry, registry
-from rec.config import RecConfig, load_config
+from jobs.cli import run_config_job
+from rec.config import RecConfig
 from rec.evaluation import EvalData, build_eval_data
 from rec.metrics import rank_users, summarize
 from rec.registry import EncoderVersion
@@ -41,7 +40,6 @@ from rec.sequence_train import fit_on_split, model_score_fn
 from rec.store import ItemStore
 
 log = logging.getLogger(__name__)
-ITEM_IDS_FILE = "item_ids.json"
 
 
 def load_training_data(config: RecConfig, live: EncoderVersion) -> tuple[EvalData, pa.Table]:
@@ -90,7 +88,7 @@ def train_interest(config: RecConfig) -> dict:
                             **{f"test_{k.replace('@', '_at_')}": v for k, v in metrics.items()}})
         with tempfile.TemporaryDirectory() as tmp:
             folder = save_model(model, Path(tmp) / "interest_model")
-            (folder / ITEM_IDS_FILE).write_text(json.dumps(data.item_index.ids.tolist()))
+            interest_registry.write_item_ids(folder, data.item_index.ids.tolist())
             version = interest_registry.register_interest_model(
                 folder, config.train.registered_name, live.tag, valid_ndcg, metrics, config.paths)
         model_tag = f"{config.train.registered_name}/{version}"
@@ -110,11 +108,7 @@ def train_interest(config: RecConfig) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/train_interest.yaml")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(json.dumps(train_interest(load_config(args.config))))
+    run_config_job(__doc__, "configs/train_interest.yaml", train_interest)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ atomic step that makes a version live.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ TEST_NDCG_TAG = "test_ndcg10"
 SCORING_TABLE_TAG = "scoring_table"
 SCORING_VERSION_TAG = "scoring_table_version"
 _REQUIREMENTS = ["torch==2.13.0", "numpy"]
+# Saved next to the model: the item id of each row of its item vectors.
+ITEM_IDS_FILE = "item_ids.json"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,15 @@ def register_interest_model(
     client.set_model_version_tag(name, version, TEST_NDCG_TAG, f"{test_metrics['NDCG@10']:.6f}")
     client.set_registered_model_alias(name, "challenger", version)
     return version
+
+
+def write_item_ids(model_dir: str | Path, item_ids: list[str]) -> None:
+    (Path(model_dir) / ITEM_IDS_FILE).write_text(json.dumps(item_ids))
+
+
+def read_item_ids(model_dir: str | Path) -> list[str]:
+    """The item id of each row of the model's item vectors."""
+    return json.loads((Path(model_dir) / ITEM_IDS_FILE).read_text())
 
 
 def publish_scoring_table(name: str, version: str, table: str, table_version: int, paths: PathsConfig) -> None:

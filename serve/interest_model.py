@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from rec.config import RecConfig
-from rec.interest_registry import InterestModelVersion
+from rec.interest_registry import InterestModelVersion, read_item_ids
 from rec.sequence import load_model
 from rec.store import ItemStore
-
-ITEM_IDS_FILE = "item_ids.json"
 
 
 class InterestModelRunner:
@@ -23,7 +19,7 @@ class InterestModelRunner:
     def __init__(self, config: RecConfig, version: InterestModelVersion) -> None:
         torch.set_num_threads(1)  # one small forward pass per request; leave cores to others
         self.model = load_model(version.model_dir)
-        item_ids = json.loads((Path(version.model_dir) / ITEM_IDS_FILE).read_text())
+        item_ids = read_item_ids(version.model_dir)
         self.index = {item_id: i for i, item_id in enumerate(item_ids)}
         self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
 
