@@ -1,8 +1,14 @@
 """Training loop of :class:`rec.sequence.InterestEvolutionModel` and its glue to the evaluation harness.
 
 Loss: full softmax cross-entropy over the catalogue at every position of each
-training window (next-item prediction), items without training data left out
-of the softmax (they were never observable, so they are not negatives).
+training window. Left out of the softmax: items without training data (never
+observable, so not negatives) and, with ``exclude_seen``, items already in the
+history (the harness and the product never recommend them). The target is the
+next item, plus (``future_window`` K > 1) the items 2..K steps ahead with
+weight ``future_weight``: ML ratings come in sessions whose order within a
+session is arbitrary, so "soon" is a better target than "exactly next".
+With ``ema_decay`` > 0 an exponential moving average of the weights is what
+gets validated and returned (smoother validation curve, better early stopping).
 Early stopping on validation NDCG@10, ranked exactly as the harness does
 (:func:`rec.metrics.mask_excluded` / :func:`rec.metrics.rank_targets`); the best
 state is kept.

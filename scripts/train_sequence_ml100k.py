@@ -21,12 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rec.baselines import embedding_last_scores, item_knn_scores, popularity_scores  # noqa: E402
-from rec.datasets import load_movielens  # noqa: E402
-from rec.metrics import evaluate_scores, rank_users, summarize  # noqa: E402
-from rec.sequence import SequenceModelConfig, save_model  # noqa: E402
-from rec.sequence_train import fit_on_split, model_score_fn  # noqa: E402
-from rec.splits import IdIndex, cold_item_split, leave_one_out_split  # noqa: E402
+from rec.baselines import embedding_last_scores, item_knn_scores, popularity_scores
+from rec.datasets import load_movielens
+from rec.metrics import evaluate_scores, rank_users, summarize
+from rec.sequence import SequenceModelConfig, save_model
+from rec.sequence_train import fit_on_split, model_score_fn
+from rec.splits import IdIndex, cold_item_split, leave_one_out_split
 
 COLUMNS = ["HR@10", "HR@20", "NDCG@10", "NDCG@20", "MRR@10", "coverage@10"]
 
@@ -55,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--save", default=None, help="folder to save the trained model into")
     p.add_argument("--skip-baselines", action="store_true")
     p.add_argument("--skip-cold", action="store_true")
+    p.add_argument("--only-cold", action="store_true", help="run only the cold-item protocol")
     p.add_argument("--verbose", action="store_true", help="print every epoch")
     for f in dataclasses.fields(SequenceModelConfig):
         kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
@@ -79,6 +80,8 @@ def main() -> None:
     log = print if args.verbose else None
     print(f"config: {dataclasses.asdict(config)}")
 
+    if args.only_cold:
+        return cold_report(split, item_index, text, config, log)
     t0 = time.perf_counter()
     model, history = fit_on_split(split, item_index, text, config, log)
     seconds = time.perf_counter() - t0
