@@ -1,10 +1,13 @@
-# Quick start:  make demo   (set up, embed MovieLens-100k, serve on 127.0.0.1:8000)
+# Quick start:  make demo   (set up, embed MovieLens-100k, train, serve on 127.0.0.1:8000)
 #               make test   (the test suite; `make test-all` adds the slow tests)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+ITEMS := var/data/movielens/items.parquet
+EMBEDDED := var/.embedded
+TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
@@ -21,21 +24,35 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-data: install
+data: $(ITEMS)
+
+$(ITEMS): | $(STAMP)
 	$(PY) -m jobs.prepare_movielens --config configs/base.yaml
 
+# The nightly jobs. `make embed` / `make train` always run; `make demo` runs
+# them only when their inputs changed since the last run (the stamps).
 embed: data
 	$(PY) -m jobs.embed_catalog --config configs/embed_catalog.yaml
+	touch $(EMBEDDED)
 
-# The interest model: trained on the events, registered, promoted by the gate.
-train: embed
+train: data
 	$(PY) -m jobs.train_interest --config configs/train_interest.yaml
+	touch $(TRAINED)
+
+$(EMBEDDED): $(ITEMS) configs/base.yaml configs/embed_catalog.yaml
+	$(MAKE) embed
+
+$(TRAINED): $(EMBEDDED) configs/train_interest.yaml
+	$(MAKE) train
 
 evaluate: data
 	$(PY) -m jobs.evaluate --config configs/evaluate.yaml
 
-demo: train
+demo: $(TRAINED)
 	$(PY) -m jobs.demo --config configs/base.yaml
+
+serve: install
+	$(VENV)/bin/serve run configs/serve.yaml
 
 # Against a running app (make demo in another terminal):
 replay: install
@@ -43,9 +60,6 @@ replay: install
 
 bench: install
 	$(PY) scripts/bench_serve.py
-
-serve: install
-	$(VENV)/bin/serve run configs/serve.yaml
 
 test: data
 	$(PY) -m pytest
