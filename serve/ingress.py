@@ -120,8 +120,9 @@ class Ingress:
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
     ) -> Recommendations:
-        """Top-k items for a user's current interest, without items they already touched.
-        A user with no (positive) history gets popular items."""
+        """Top-k items for the user's current interest, without items they already touched:
+        from the interest model when one is live and knows the user's items, else from
+        the per-event interest vector; a user with no positive event gets popular items."""
         k = k or self.config.serve.default_k
         self._check_k(k)
         profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id)
