@@ -48,13 +48,50 @@ class EventLogWriter:
         """Write `events` and fsync; when this returns they survive a crash."""
         if not events:
             return
-        payload = b"".join(json.dumps(asdict(e), separators=(",", ":")).encode() + b"\n" for e in events)
+        payload = b"".join(_encode(e) for e in events)
         self._file.write(payload)
         self._file.flush()
         os.fsync(self._file.fileno())
 
+    def remove_user(self, user_id: str) -> int:
+        """Rewrite the file without `user_id`'s events (the right to be forgotten).
+
+        The new file is written beside the old one, fsynced and renamed over it,
+        so a crash leaves either the old log or the new one, never half of one.
+        Returns how many events were removed.
+        """
+        self._file.close()
+        kept, removed = [], 0
+        for event in read_log(self.path):
+            if event.user_id == user_id:
+                removed += 1
+            else:
+                kept.append(event)
+        if removed:
+            partial = self.path.with_suffix(".rewrite")
+            with open(partial, "wb") as handle:
+                handle.write(b"".join(_encode(e) for e in kept))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(partial, self.path)
+            _fsync_dir(self.path.parent)
+        self._file = open(self.path, "ab")
+        return removed
+
     def close(self) -> None:
         self._file.close()
+
+
+def _encode(event: LoggedEvent) -> bytes:
+    return json.dumps(asdict(event), separators=(",", ":")).encode() + b"\n"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _cut_torn_tail(path: Path) -> None:

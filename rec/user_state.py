@@ -124,5 +124,16 @@ class UserShard:
             tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events,
         )
 
+    def delete_user(self, user_id: str) -> int:
+        """Forget a user: their events leave this shard's log and their state is dropped.
+
+        Returns how many logged events were removed. (Events written under an
+        earlier shard count, in other shards' files, are not touched.)
+        """
+        removed = self.writer.remove_user(user_id)
+        self.states.pop(user_id, None)
+        self.event_keys = {key for key in self.event_keys if key[0] != user_id}
+        return removed
+
     def close(self) -> None:
         self.writer.close()

@@ -26,7 +26,7 @@ from rec.store import ItemStore, ScoredItem
 from rec.user_state import IncomingEvent, shard_of
 from serve.interest_model import InterestModelRunner
 from serve.schemas import (
-    EventIn, EventsAccepted, RecommendedItem, Recommendations, TextQuery, VersionInfo,
+    EventIn, EventsAccepted, RecommendedItem, Recommendations, TextQuery, UserDeleted, VersionInfo,
 )
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,16 @@ class Ingress:
             return self._response("popular", items, user_id=user_id, n_events=profile.n_events)
         items = self.store.search(profile.interest, k, exclude=profile.seen_items)
         return self._response("interest", items, user_id=user_id, n_events=profile.n_events)
+
+    @api.delete("/users/{user_id}", response_model=UserDeleted)
+    async def delete_user(
+        self, user_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
+    ) -> UserDeleted:
+        """Remove the user's state and events from the live store and the event log at once;
+        a later recommendation for them is a cold start."""
+        self._check_key(x_api_key)
+        removed = await self.shards[shard_of(user_id, len(self.shards))].delete_user.remote(user_id)
+        return UserDeleted(user_id=user_id, deleted_events=removed)
 
     @api.post("/recommendations/text", response_model=Recommendations)
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:

@@ -33,6 +33,11 @@ class EventsAccepted(BaseModel):
     duplicates: int
 
 
+class UserDeleted(BaseModel):
+    user_id: str
+    deleted_events: int
+
+
 class TextQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

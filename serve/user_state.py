@@ -34,3 +34,6 @@ class UserShardDeployment:
 
     async def profile(self, user_id: str) -> UserProfile:
         return self.state.profile(user_id)
+
+    async def delete_user(self, user_id: str) -> int:
+        return self.state.delete_user(user_id)

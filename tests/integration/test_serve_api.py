@@ -131,3 +131,16 @@ def test_k_out_of_range_and_oversized_batch(client: httpx.Client, config: RecCon
     assert too_big.status_code == 422 and "k" in too_big.json()["detail"]
     batch = [{"user_id": "u", "item_id": "1", "type": "view"}] * (config.serve.max_events_per_request + 1)
     assert client.post("/events", json=batch).status_code == 413
+
+
+def test_delete_user_forgets_state_and_logged_events(client: httpx.Client, config: RecConfig) -> None:
+    events = [{"user_id": "leaving", "item_id": i, "type": "like"} for i in ("1", "2", "3")]
+    client.post("/events", json=events).raise_for_status()
+    assert client.get("/users/leaving/recommendations").json()["strategy"] == "interest"
+    reply = client.delete("/users/leaving")
+    assert reply.status_code == 200 and reply.json() == {"user_id": "leaving", "deleted_events": 3}
+    after = client.get("/users/leaving/recommendations").json()
+    assert after["strategy"] == "popular" and after["n_events"] == 0
+    logged = "".join(p.read_text() for p in Path(config.paths.event_log_dir).glob("*.jsonl"))
+    assert '"leaving"' not in logged
+    assert client.delete("/users/bad'id").status_code == 422

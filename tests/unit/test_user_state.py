@@ -194,3 +194,19 @@ def test_empty_log_dir_does_no_lookup(shard_factory):
     shard = shard_factory(lookup=lookup)
     assert lookup.calls == []
     assert shard.states == {}
+
+
+def test_delete_user_removes_state_events_and_survives_rebuild(tmp_path):
+    lookup = FakeLookup(VECTORS)
+    gone, kept = _users_of(0, 1, 2)
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, lookup)
+    shard.apply([_ev("a", gone, "m0"), _ev("b", kept, "m1"), _ev("c", gone, "m2")], VECTORS)
+    assert shard.delete_user(gone) == 2
+    assert shard.profile(gone).n_events == 0
+    assert [e.user_id for e in read_log(shard_log_path(tmp_path, 0))] == [kept]
+    # the same event id is new again for a forgotten user, and appends still work
+    assert shard.apply([_ev("a", gone, "m3")], VECTORS).accepted == 1
+    shard.close()
+    rebuilt = UserShard(0, 1, tmp_path, DIM, CONFIG, lookup)
+    assert rebuilt.profile(gone).recent_items == ("m3",)
+    assert rebuilt.profile(kept).n_events == 1
