@@ -24,7 +24,7 @@ import mlflow
 from jobs.cli import run_config_job
 from jobs.udfs import EmbedItems
 from rec import registry
-from rec.catalog import catalog_format
+from rec.catalog import catalog_format, catalog_item_ids
 from rec.config import RecConfig
 from rec.embedding import duplicate_ids, popularity_counts
 from rec.errors import DataError
@@ -74,8 +74,7 @@ def embed_catalog(config: RecConfig) -> dict:
             "batch_size": config.embed.batch_size, "num_gpus_per_actor": config.embed.num_gpus_per_actor,
             "max_length": config.encoder.max_length, "dtype": config.encoder.dtype,
         })
-        ids = pq.read_table(config.catalog.path, columns=["item_id"])["item_id"] if config.catalog.path.endswith(".parquet") else None
-        if ids is not None and (dupes := duplicate_ids(ids.to_pylist())):
+        if dupes := duplicate_ids(catalog_item_ids(config.catalog.path)):
             raise DataError(f"catalogue has duplicate item_id values: {dupes[:5]}")
         dataset = read_catalog_dataset(config.catalog.path, min_blocks=config.embed.actors * 4)
         embedded = dataset.map_batches(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
@@ -26,6 +27,17 @@ def catalog_format(path: str | Path) -> str:
             f"catalogue {path}: unsupported suffix {suffix!r}; use one of {sorted(CATALOG_FORMATS)}"
         )
     return CATALOG_FORMATS[suffix]
+
+
+def catalog_item_ids(path: str | Path) -> list[str]:
+    """Only the item_id column of a catalogue file, as strings (a cheap pre-check)."""
+    fmt = catalog_format(path)
+    if fmt == "csv":  # keep "007" as it is written
+        file_format = pads.CsvFileFormat(convert_options=pacsv.ConvertOptions(column_types={"item_id": pa.string()}))
+    else:
+        file_format = fmt
+    ids = pads.dataset(str(path), format=file_format).to_table(columns=["item_id"])["item_id"]
+    return pc.cast(ids, pa.string()).to_pylist()
 
 
 def read_catalog(path: str | Path) -> pa.Table:

@@ -133,3 +133,14 @@ def test_format_by_suffix_case_insensitive():
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         read_catalog(tmp_path / "nope.csv")
+
+
+def test_catalog_item_ids_reads_only_ids_as_written(tmp_path):
+    from rec.catalog import catalog_item_ids
+    from rec.embedding import duplicate_ids
+
+    path = tmp_path / "dupes.csv"
+    path.write_text("item_id,title\n007,Bond\n7,Seven\n007,Bond again\n")
+    ids = catalog_item_ids(path)
+    assert ids == ["007", "7", "007"]
+    assert duplicate_ids(ids) == ["007"]
