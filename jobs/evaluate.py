@@ -22,23 +22,19 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
 
 from rec import registry  # noqa: E402
 from jobs.cli import run_config_job  # noqa: E402
 from rec.config import RecConfig  # noqa: E402
 from rec.evaluation import (  # noqa: E402
-    EvalData, ModelFactory, baseline_factories, build_eval_data, evaluate_model,
-    make_cold_split, markdown_table,
+    EvalData, ModelFactory, baseline_factories, evaluate_model,
+    load_eval_data, make_cold_split, markdown_table,
 )
 from rec.interest_registry import read_item_ids, resolve_interest_model  # noqa: E402
 from rec.metrics import ScoreFn  # noqa: E402
 from rec.sequence import InterestEvolutionModel, load_model  # noqa: E402
 from rec.sequence_train import fit_on_split, model_score_fn  # noqa: E402
 from rec.splits import LeaveOneOutSplit  # noqa: E402
-from rec.store import ItemStore  # noqa: E402
 
 log = logging.getLogger(__name__)
 TARGETS = {"NDCG@10": 0.13, "HR@10": 0.23}
@@ -47,15 +43,10 @@ TARGETS = {"NDCG@10": 0.13, "HR@10": 0.23}
 def load_data(config: RecConfig) -> EvalData:
     """Events and the served item text vectors, aligned."""
     live = registry.resolve_encoder(config.encoder, config.paths)
-    store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
-    rows = store.table.search().select(["item_id", "vector"]).limit(store.count()).to_arrow()
-    vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
-    events = pq.read_table(config.evaluate.events_path, columns=["user_id", "item_id", "timestamp", "line"])
-    in_catalogue = pc.is_in(events["item_id"], value_set=rows["item_id"])
-    if not pc.all(in_catalogue).as_py():
-        log.warning("dropping %d events of items not in the catalogue", len(events) - pc.sum(in_catalogue).as_py())
-        events = events.filter(in_catalogue)
-    return build_eval_data(events, rows["item_id"].to_pylist(), vectors)
+    data, _ = load_eval_data(
+        config.paths.lancedb_uri, live.items_table, live.items_table_version, config.evaluate.events_path
+    )
+    return data
 
 
 class InterestModelFactory:

@@ -26,30 +26,22 @@ import lancedb
 import mlflow
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from rec import interest_registry, registry
 from jobs.cli import run_config_job
 from rec.config import RecConfig
-from rec.evaluation import EvalData, build_eval_data
+from rec.evaluation import EvalData, load_eval_data
 from rec.metrics import rank_users, summarize
 from rec.registry import EncoderVersion
 from rec.sequence import InterestEvolutionModel, SequenceModelConfig, save_model
 from rec.sequence_train import fit_on_split, model_score_fn
-from rec.store import ItemStore
 
 log = logging.getLogger(__name__)
 
 
 def load_training_data(config: RecConfig, live: EncoderVersion) -> tuple[EvalData, pa.Table]:
     """The split over the live catalogue, and the catalogue rows (for the scoring table)."""
-    store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
-    catalogue = store.table.search().limit(store.count()).to_arrow()
-    vectors = np.stack(catalogue["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
-    events = pq.read_table(config.train.events_path, columns=["user_id", "item_id", "timestamp", "line"])
-    events = events.filter(pc.is_in(events["item_id"], value_set=catalogue["item_id"]))
-    return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
+    return load_eval_data(config.paths.lancedb_uri, live.items_table, live.items_table_version, config.train.events_path)
 
 
 def scoring_rows(catalogue: pa.Table, data: EvalData, model: InterestEvolutionModel, model_tag: str) -> pa.Table:

@@ -6,20 +6,26 @@ full ranking over the catalogue, the user's earlier items excluded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from rec import baselines
 from rec.config import InterestConfig
 from rec.interest import InterestState, apply_event, query_vector
 from rec.metrics import ScoreFn, rank_users, summarize
 from rec.splits import ColdItemSplit, IdIndex, LeaveOneOutSplit, cold_item_split, leave_one_out_split
+from rec.store import ItemStore
 
 # (split, include_valid) -> score function; include_valid=False when scoring
 # the validation target, so its own item is not in the history.
+log = logging.getLogger(__name__)
+
 ModelFactory = Callable[[LeaveOneOutSplit, bool], ScoreFn]
 METRIC_KEYS = ("HR@10", "NDCG@10", "MRR@10", "HR@20", "NDCG@20", "coverage@10")
 
@@ -49,6 +55,24 @@ def build_eval_data(events: pa.Table, item_ids: list[str], item_vectors: np.ndar
     times = {(u, i): float(t) for u, i, t in zip(
         events["user_id"].to_pylist(), events["item_id"].to_pylist(), events["timestamp"].to_pylist())}
     return EvalData(split, item_index, aligned, times)
+
+
+def load_eval_data(
+    db_uri: str, table: str, table_version: int | None, events_path: str
+) -> tuple[EvalData, pa.Table]:
+    """The split of an event file over one pinned items table, and the table's rows.
+
+    Events of items that are not in the table are dropped (and counted in the log).
+    """
+    store = ItemStore(db_uri, table, table_version)
+    catalogue = store.table.search().limit(store.count()).to_arrow()
+    vectors = np.stack(catalogue["vector"].to_numpy(zero_copy_only=False)).astype(np.float32)
+    events = pq.read_table(events_path, columns=["user_id", "item_id", "timestamp", "line"])
+    in_catalogue = pc.is_in(events["item_id"], value_set=catalogue["item_id"])
+    if not pc.all(in_catalogue).as_py():
+        log.warning("dropping %d events of items not in the catalogue", len(events) - pc.sum(in_catalogue).as_py())
+        events = events.filter(in_catalogue)
+    return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
 
 
 def interest_rule_scores(
