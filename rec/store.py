@@ -132,6 +132,16 @@ class ItemStore:
         ]
 
 
+def check_vector_space(store: ItemStore, expected: str) -> None:
+    """Refuse to serve a table whose vectors another model made (invariant 1)."""
+    found = store.encoder_version()
+    if found != expected:
+        raise NotReadyError(
+            f"table version {store.version} holds vectors of {found}, not {expected}: "
+            "rerun the nightly job that writes it"
+        )
+
+
 def _vector_matrix(rows: pa.Table) -> np.ndarray:
     column = rows["vector"].combine_chunks()
     dim = column.type.list_size

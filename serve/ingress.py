@@ -22,7 +22,7 @@ from rec.errors import UnknownItemError
 from rec.interest_registry import InterestModelVersion
 from rec.registry import EncoderVersion
 from rec.schemas import ID_PATTERN
-from rec.store import ItemStore, ScoredItem
+from rec.store import ItemStore, ScoredItem, check_vector_space
 from rec.user_state import IncomingEvent, shard_of
 from serve.interest_model import InterestModelRunner
 from serve.schemas import (
@@ -50,6 +50,7 @@ class Ingress:
         self.config, self.live, self.interest = config, live, interest
         self.shards, self.query_encoder = shards, query_encoder
         self.store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
+        check_vector_space(self.store, live.tag)
         self.popular = self.store.popular(config.serve.popular_pool)
         self.item_count = self.store.count()
         self.model = InterestModelRunner(config, interest) if interest else None

@@ -10,7 +10,7 @@ import torch
 from rec.config import RecConfig
 from rec.interest_registry import InterestModelVersion, read_item_ids
 from rec.sequence import load_model
-from rec.store import ItemStore
+from rec.store import ItemStore, check_vector_space
 
 
 class InterestModelRunner:
@@ -22,6 +22,7 @@ class InterestModelRunner:
         item_ids = read_item_ids(version.model_dir)
         self.index = {item_id: i for i, item_id in enumerate(item_ids)}
         self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
+        check_vector_space(self.scoring, version.tag)
 
     def query_vector(self, recent_items: Sequence[str], recent_timestamps: Sequence[float]) -> np.ndarray | None:
         """(D,) query vector, or None when no item of the history is known to the model."""

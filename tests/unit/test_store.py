@@ -199,3 +199,11 @@ def test_empty_table(tmp_path):
         store.encoder_version()
     assert store.popular(3) == []
     assert store.vectors(["i0"]) == {}
+
+
+def test_check_vector_space_refuses_another_models_vectors(store):
+    from rec.store import check_vector_space
+
+    check_vector_space(store, "text-encoder/1")
+    with pytest.raises(NotReadyError, match="text-encoder/2"):
+        check_vector_space(store, "text-encoder/2")
