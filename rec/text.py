@@ -37,7 +37,3 @@ def item_text(item: Mapping[str, Any], template: Sequence[str], list_separator: 
             out.append(part.format(**values))
     return "".join(out).strip()
 
-
-def template_fields(template: Sequence[str]) -> set[str]:
-    """All field names a template uses."""
-    return {name for part in template for name in _fields_of(part)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rec.config import CatalogConfig
-from rec.text import item_text, template_fields
+from rec.text import item_text
 
 TEMPLATE = CatalogConfig().text_template
 TOY_STORY = {
@@ -63,8 +63,3 @@ def test_part_with_two_fields_needs_both():
     template = ["{title}", " - {description} [{year}]"]
     assert item_text({"title": "A", "description": "d"}, template) == "A"
     assert item_text({"title": "A", "description": "d", "year": 2000}, template) == "A - d [2000]"
-
-
-def test_template_fields():
-    assert template_fields(TEMPLATE) == {"title", "year", "categories"}
-    assert template_fields(["plain text"]) == set()
