@@ -79,21 +79,17 @@ def test_inherit_chain_of_three(tmp_path):
     assert (config.serve.default_k, config.serve.max_k) == (6, 60)
 
 
-def test_unknown_key_names_its_path(tmp_path):
-    path = _write(tmp_path / "bad.yaml", "embed:\n  actorz: 3\n")
-    with pytest.raises(ConfigError, match=r"embed\.actorz"):
-        load_config(path)
-
-
-def test_unknown_top_level_section_is_rejected(tmp_path):
-    path = _write(tmp_path / "bad.yaml", "servee:\n  default_k: 3\n")
-    with pytest.raises(ConfigError, match="servee"):
-        load_config(path)
-
-
-def test_wrong_type_names_the_field(tmp_path):
-    path = _write(tmp_path / "bad.yaml", "serve:\n  default_k: lots\n")
-    with pytest.raises(ConfigError, match=r"serve\.default_k"):
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("embed:\n  actorz: 3\n", r"embed\.actorz"),  # unknown key
+        ("servee:\n  default_k: 3\n", "servee"),  # unknown section
+        ("serve:\n  default_k: lots\n", r"serve\.default_k"),  # wrong type
+    ],
+)
+def test_bad_key_or_type_is_named_in_the_error(tmp_path, text, named):
+    path = _write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ConfigError, match=named):
         load_config(path)
 
 
