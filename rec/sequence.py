@@ -59,6 +59,7 @@ class SequenceModelConfig:
     future_weight: float = 0.5  # loss weight of the items 2..K steps ahead
     ema_decay: float = 0.99  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
+    refit_with_valid: bool = False  # after early stopping, retrain on train + valid for the best epoch count
     threads: int = 2
 
     def __post_init__(self) -> None:
@@ -196,13 +197,19 @@ class InterestEvolutionModel(nn.Module):
 
     @torch.no_grad()
     def user_vectors(
-        self, histories: Sequence[np.ndarray], timestamps: Sequence[np.ndarray] | None = None
+        self, histories: Sequence[np.ndarray], timestamps: Sequence[np.ndarray] | None = None,
+        table: torch.Tensor | None = None,
     ) -> np.ndarray:
-        """Query vectors (B, D) float32 from ordered histories of item indices (any lengths)."""
+        """Query vectors (B, D) float32 from ordered histories of item indices (any lengths).
+
+        ``table``: the item vectors (N, D) of :meth:`item_table`, if the caller keeps
+        them (a server does: projecting the whole catalogue costs more than the forward pass).
+        """
         was_training = self.training
         self.eval()
         items, gaps = pad_histories(histories, timestamps, self.config, self.n_items)
-        hidden = self.encode(items, gaps, self.item_table())[:, -1]  # (B, d)
+        table = self.item_table() if table is None else table
+        hidden = self.encode(items, gaps, table)[:, -1]  # (B, d)
         self.train(was_training)
         return self.to_query(hidden).float().cpu().numpy()
 

@@ -190,28 +190,36 @@ def train_interest_model(
     config: SequenceModelConfig,
     train_times: Sequence[np.ndarray] | None = None,
     log: Callable[[str], None] | None = None,
+    fixed_epochs: int | None = None,
+    warm: np.ndarray | None = None,
 ) -> tuple[InterestEvolutionModel, list[dict]]:
     """Train on per-user chronological item indices; early-stop on validation NDCG@10.
 
     ``train_sequences[u]`` (n_u,) item indices into ``item_text_vectors`` (N, E);
     ``valid_targets`` (U,) the item following each sequence (-1: none);
-    ``train_times[u]`` (n_u,) unix seconds, needed when ``config.use_time_gaps``.
+    ``train_times[u]`` (n_u,) unix seconds, needed when ``config.use_time_gaps``;
+    ``fixed_epochs``: train exactly that many epochs and keep the last state, no validation;
+    ``warm`` (N,) bool: the items that get learned adjustments (default: those in the sequences).
     Returns the best model (eval mode) and one dict per epoch.
     """
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
     n_items = int(item_text_vectors.shape[0])
-    warm = np.zeros(n_items, bool)
-    warm[np.concatenate([np.asarray(s, np.int64) for s in train_sequences])] = True
+    if warm is None:
+        warm = np.zeros(n_items, bool)
+        warm[np.concatenate([np.asarray(s, np.int64) for s in train_sequences])] = True
     model = InterestEvolutionModel(config, item_text_vectors, warm)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     ema = copy.deepcopy(model) if config.ema_decay > 0 else None  # evaluated and returned if used
     scored = ema if ema is not None else model
     best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
-    for epoch in range(config.max_epochs):
+    for epoch in range(fixed_epochs or config.max_epochs):
         batches = _batches(_windows(train_sequences, train_times, config, rng), config, n_items, rng)
         loss = _train_epoch(model, opt, batches, rng, ema)
+        if fixed_epochs:
+            history.append({"epoch": epoch, "loss": loss, "seconds": time.perf_counter() - t0})
+            continue
         ndcg = validation_ndcg(scored.eval(), train_sequences, train_times, valid_targets)
         history.append({"epoch": epoch, "loss": loss, "valid_ndcg10": ndcg, "seconds": time.perf_counter() - t0})
         if log:
@@ -222,7 +230,8 @@ def train_interest_model(
             since_best += 1
         if since_best >= config.patience or time.perf_counter() - t0 > config.time_limit_s:
             break
-    scored.load_state_dict(best_state)
+    if best_state is not None:
+        scored.load_state_dict(best_state)
     return scored.eval(), history
 
 
@@ -233,6 +242,27 @@ def fit_on_split(
     config: SequenceModelConfig,
     log: Callable[[str], None] | None = None,
 ) -> tuple[InterestEvolutionModel, list[dict]]:
-    """Train on ``split.train`` with early stopping on ``split.valid`` (columns = ``item_index.ids``)."""
+    """Train on ``split.train`` with early stopping on ``split.valid`` (columns = ``item_index.ids``).
+
+    With ``config.refit_with_valid``, then train a fresh model on train + valid
+    for the best epoch count and return that one: the validation event is each
+    user's latest, the most telling about the next. The history's validation
+    NDCG@10 stays that of the first model, which never saw the validation
+    events; items without train events stay cold in the refit too.
+    """
     items, times = split_sequences(split, item_index, include_valid=False)
-    return train_interest_model(items, valid_target_cols(split, item_index), item_text_vectors, config, times, log)
+    targets = valid_target_cols(split, item_index)
+    model, history = train_interest_model(items, targets, item_text_vectors, config, times, log)
+    if not config.refit_with_valid:
+        return model, history
+    best_epoch = max(history, key=lambda h: h["valid_ndcg10"])["epoch"]
+    items, times = split_sequences(split, item_index, include_valid=True)
+    t0 = time.perf_counter()
+    model, _ = train_interest_model(
+        items, np.full_like(targets, -1), item_text_vectors, config, times, fixed_epochs=best_epoch + 1,
+        warm=model.warm.numpy(),
+    )
+    if log:
+        log(f"refit on train + valid: {best_epoch + 1} epochs ({time.perf_counter() - t0:.0f}s)")
+    history[-1]["refit_seconds"] = time.perf_counter() - t0
+    return model, history

@@ -19,6 +19,8 @@ class InterestModelRunner:
     def __init__(self, config: RecConfig, version: InterestModelVersion) -> None:
         torch.set_num_threads(1)  # one small forward pass per request; leave cores to others
         self.model = load_model(version.model_dir)
+        with torch.no_grad():
+            self.item_table = self.model.item_table()  # (N, D): fixed while serving, computed once
         item_ids = read_item_ids(version.model_dir)
         self.index = {item_id: i for i, item_id in enumerate(item_ids)}
         self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
@@ -30,4 +32,5 @@ class InterestModelRunner:
         if not known:
             return None
         items, times = zip(*known)
-        return self.model.user_vectors([np.asarray(items)], [np.asarray(times, dtype=np.float64)])[0]
+        histories, timestamps = [np.asarray(items)], [np.asarray(times, dtype=np.float64)]
+        return self.model.user_vectors(histories, timestamps, self.item_table)[0]

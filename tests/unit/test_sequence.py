@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,8 @@ from rec.sequence import (
     save_model,
     time_gap_buckets,
 )
-from rec.sequence_train import train_interest_model, validation_ndcg
+from rec.sequence_train import fit_on_split, train_interest_model, validation_ndcg
+from rec.splits import IdIndex, leave_one_out_split
 
 N_ITEMS, TEXT_DIM = 12, 16
 
@@ -120,3 +123,26 @@ def test_training_learns_successor_pattern() -> None:
     top1 = np.argmax(scores, axis=1)
     assert np.mean(top1 == valid) >= 0.9
     assert validation_ndcg(model, train, None, valid) >= 0.9
+
+
+def test_refit_with_valid_retrains_on_valid_events_for_the_best_epoch_count() -> None:
+    """The refit model learns from each user's validation event; items seen only there stay cold."""
+    rng = np.random.default_rng(1)
+    users, items, times = [], [], []
+    for u in range(40):
+        seq = (int(rng.integers(10)) + np.arange(int(rng.integers(5, 9)))) % 10  # successor pattern
+        if u == 0:
+            seq = np.append(seq[:-2], [11, seq[-1]])  # item 11 only as user 0's validation event
+        users += [u] * len(seq)
+        items += seq.tolist()
+        times += list(range(len(seq)))
+    n = len(users)
+    split = leave_one_out_split(np.array(users), np.array(items), np.array(times), np.arange(n))
+    item_index = IdIndex(np.arange(N_ITEMS))
+    config = SequenceModelConfig(d=16, layers=1, heads=1, dropout=0.0, max_len=8, lr=1e-2, batch_size=16,
+                                 max_epochs=6, patience=6, future_window=1, ema_decay=0.0, refit_with_valid=True)
+    model, history = fit_on_split(split, item_index, _text(), config)
+    assert len(history) == 6 and "refit_seconds" in history[-1]
+    assert not model.warm[11] and model.warm[:10].all()  # valid-only item 11 stays cold
+    first, _ = fit_on_split(split, item_index, _text(), dataclasses.replace(config, refit_with_valid=False))
+    assert not np.allclose(model.item_vectors(), first.item_vectors())  # a different, retrained model
