@@ -5,8 +5,11 @@
 Ray Data reads the catalogue, an actor pool of encoders (GPU when configured)
 embeds it, and the rows are written as one new LanceDB table version, which
 commits only once every row is written. The live pointer (a tag on the
-encoder's registered version) moves to it only after the row check passes,
-so a failed run changes nothing that serve uses. Ends with one JSON line.
+encoder's registered version, and the encoder alias) moves to it only after
+the row check passes, so a failed run changes nothing that serve uses. With
+`encoder.source_dir` naming other weights than the champion's, the run
+registers them as a new encoder version and that version becomes champion
+at the end; serve goes live on it at POST /admin/reload. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -101,7 +104,9 @@ def embed_catalog(config: RecConfig) -> dict:
         rows = table.count_rows()
         indexed = build_index_if_large(table, config)
         version = int(table.version)
-        registry.publish_items_version(encoder, config.embed.table, version, config.paths)
+        registry.publish_items_version(
+            encoder, config.embed.table, version, config.paths, alias=config.encoder.alias,
+        )
         summary = {
             "job": "embed_catalog", "rows": rows, "items_per_s": round(rows / embed_seconds, 1),
             "embed_duration_s": round(embed_seconds, 2), "duration_s": round(time.perf_counter() - started, 2),

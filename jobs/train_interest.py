@@ -11,7 +11,8 @@ starting from the item text vectors of the live encoder. Then:
    table and tags the model version with it;
 4. the gate: the version becomes `champion` (what serve uses) only if its
    validation NDCG@10 beats the current champion's; the decision is logged.
-A failure at any step before 4 leaves the champion, and so serve, untouched.
+A failure at any step before 4 leaves the champion, and so serve, untouched;
+`train.fail_after_epochs` injects one half way through training (for tests).
 Ends with one JSON line.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import lancedb
@@ -27,8 +29,8 @@ import mlflow
 import numpy as np
 import pyarrow as pa
 
-from rec import interest_registry, registry
 from jobs.cli import run_config_job
+from rec import interest_registry, registry
 from rec.config import RecConfig
 from rec.evaluation import EvalData, load_eval_data
 from rec.metrics import rank_users, summarize
@@ -55,6 +57,25 @@ def scoring_rows(catalogue: pa.Table, data: EvalData, model: InterestEvolutionMo
     return table.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, dim))
 
 
+def epoch_logger(fail_after_epochs: int | None) -> Callable[[str], None]:
+    """The training loop's progress callback (it gets one "epoch ..." line per epoch).
+
+    With `train.fail_after_epochs` set it raises once that many epochs are
+    done: fault injection, like `embed.fail_after_rows`, to show that a run
+    failing half way changes nothing live.
+    """
+    epochs = 0
+
+    def on_progress(message: str) -> None:
+        nonlocal epochs
+        log.info(message)
+        epochs += message.startswith("epoch ")
+        if fail_after_epochs is not None and epochs >= fail_after_epochs:
+            raise RuntimeError(f"injected failure after {epochs} epochs (train.fail_after_epochs)")
+
+    return on_progress
+
+
 def test_metrics(model: InterestEvolutionModel, data: EvalData) -> dict[str, float]:
     score_fn = model_score_fn(model, data.split, data.item_index, include_valid=True)
     return summarize(rank_users(score_fn, data.split, data.item_index, "test"))
@@ -70,7 +91,8 @@ def train_interest(config: RecConfig) -> dict:
     with mlflow.start_run(run_name="train_interest") as run:
         mlflow.log_params({**{f"model.{k}": v for k, v in vars(model_config).items()},
                            "encoder": live.tag, "events": config.train.events_path})
-        model, history = fit_on_split(data.split, data.item_index, data.item_vectors, model_config, log.info)
+        model, history = fit_on_split(
+            data.split, data.item_index, data.item_vectors, model_config, epoch_logger(config.train.fail_after_epochs))
         for epoch in history:
             mlflow.log_metric("valid_NDCG_at_10", epoch["valid_ndcg10"], step=epoch["epoch"])
         train_seconds = time.perf_counter() - started

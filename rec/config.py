@@ -133,10 +133,13 @@ class ServeConfig(_Strict):
     """Knobs of the live service."""
 
     user_shards: int = Field(2, ge=1, description="stateful actors users are hashed onto")
+    ingress_replicas: int = Field(1, ge=1, description="HTTP ingress replicas (stateless; any number)")
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1)
     max_events_per_request: int = Field(1000, ge=1)
     max_text_chars: int = Field(2000, ge=1)
+    max_body_bytes: int = Field(1_000_000, ge=1, description="request bodies above this get a 413")
+    max_json_depth: int = Field(32, ge=2, description="arrays/objects nested deeper get a 422")
     popular_pool: int = Field(1000, ge=1, description="popular items kept for cold starts")
     max_future_skew_seconds: float = Field(300.0, ge=0)
     api_key: str | None = None
@@ -144,6 +147,9 @@ class ServeConfig(_Strict):
     # Which interest model version serves ("challenger" for a trial); null =
     # the per-event interest vector only.
     interest_model_alias: str | None = "champion"
+    # The ingress re-resolves the aliases this often and swaps to new versions
+    # (besides POST /admin/reload); 0 = only on POST /admin/reload.
+    reload_interval_s: float = Field(0.0, ge=0, description="seconds between alias checks; 0 = off")
 
 
 class EvaluateConfig(_Strict):
@@ -167,6 +173,7 @@ class TrainConfig(_Strict):
     events_path: str = "{data_dir}/movielens/events.parquet"
     # Hyper-parameters: keys of rec.sequence.SequenceModelConfig (unknown keys fail).
     model: dict[str, Any] = Field(default_factory=dict)
+    fail_after_epochs: int | None = Field(None, ge=1, description="fault injection for tests")
 
 
 class RecConfig(_Strict):

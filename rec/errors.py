@@ -28,3 +28,11 @@ class UnknownItemError(RecError, KeyError):
 
 class NotReadyError(RecError, RuntimeError):
     """Something the caller needs has not been built yet (run the embed job)."""
+
+
+class RequestBodyError(RecError, ValueError):
+    """A raw request body the service refuses before parsing it (see rec/request_body.py)."""
+
+
+class BodyTooLargeError(RequestBodyError):
+    """A request body over the byte limit."""

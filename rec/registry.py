@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 ITEMS_TABLE_TAG = "items_table"
 ITEMS_VERSION_TAG = "items_table_version"
+SOURCE_TAG = "source_dir"  # the weights folder a version was registered from
 # Written by hand: inferring requirements costs ~9 s per log_model.
 _ENCODER_REQUIREMENTS = ["torch==2.13.0", "transformers==5.23.0", "numpy", "pandas"]
 
@@ -94,23 +95,59 @@ def register_encoder(source_dir: str | Path, config: EncoderConfig, paths: Paths
             registered_model_name=config.registered_name,
         )
     version = str(info.registered_model_version)
+    client = connect(paths)
+    client.set_model_version_tag(config.registered_name, version, SOURCE_TAG, _source_key(source_dir))
     if alias:
-        connect(paths).set_registered_model_alias(config.registered_name, alias, version)
+        client.set_registered_model_alias(config.registered_name, alias, version)
     log.info("registered %s version %s (alias %s)", config.registered_name, version, alias)
     return version
 
 
 def ensure_encoder(config: EncoderConfig, paths: PathsConfig) -> EncoderVersion:
-    """The encoder under `config.alias`, registering the default weights first if none is."""
-    client = connect(paths)
-    try:
-        client.get_model_version_by_alias(config.registered_name, config.alias)
-    except MlflowException:
-        from rec.encoder import default_model_dir
+    """The encoder version to embed the catalogue with.
 
-        source = config.source_dir or default_model_dir()
+    - No version under `config.alias` yet: the weights of `config.source_dir`
+      (default: the shipped MiniLM) are registered and get the alias (nothing
+      is live before the first items table anyway).
+    - `config.source_dir` unset, or the weights the alias' version came from:
+      that version.
+    - Other weights: the version registered from them, registered now if none
+      is, and *without* the alias: `publish_items_version` moves the alias to
+      it once its items table is written, so until then serve keeps the old
+      encoder and a failed run changes nothing live.
+    """
+    from rec.encoder import default_model_dir
+
+    client = connect(paths)
+    source = _source_key(config.source_dir or default_model_dir())
+    try:
+        current = client.get_model_version_by_alias(config.registered_name, config.alias)
+    except MlflowException:
         register_encoder(source, config, paths, alias=config.alias)
-    return resolve_encoder(config, paths)
+        return resolve_encoder(config, paths)
+    if config.source_dir is None or _source_of(client, current) == source:
+        return resolve_encoder(config, paths)
+    known = [v for v in client.search_model_versions(f"name='{config.registered_name}'") if _source_of(client, v) == source]
+    if known:
+        version = str(max(int(v.version) for v in known))
+    else:
+        version = register_encoder(source, config, paths, alias=None)
+    log.info("embedding with %s version %s from %s (the alias moves once its table is written)",
+             config.registered_name, version, source)
+    return _encoder_version(config.registered_name, client.get_model_version(config.registered_name, version), paths)
+
+
+def _source_key(source_dir: str | Path) -> str:
+    """How a weights folder is recorded and compared: its absolute path."""
+    return str(source_dir) if "://" in str(source_dir) else str(Path(source_dir).expanduser().resolve())
+
+
+def _source_of(client: MlflowClient, found) -> str | None:
+    """The weights folder a registered version came from (tag, else its run's parameter)."""
+    source = found.tags.get(SOURCE_TAG)
+    if source is None and found.run_id:
+        source = client.get_run(found.run_id).data.params.get("source_dir")
+    return _source_key(source) if source else None
 
 
 def resolve_encoder(config: EncoderConfig, paths: PathsConfig, alias: str | None = None) -> EncoderVersion:
@@ -124,11 +161,16 @@ def resolve_encoder(config: EncoderConfig, paths: PathsConfig, alias: str | None
             f"no model {config.registered_name}@{alias} in {paths.mlflow_tracking_uri}: "
             "run the embed job first (python -m jobs.embed_catalog --config configs/embed_catalog.yaml)"
         ) from None
+    return _encoder_version(config.registered_name, found, paths)
+
+
+def _encoder_version(name: str, found, paths: PathsConfig) -> EncoderVersion:
+    """An MLflow model version as an EncoderVersion (its weights downloaded once)."""
     table_version = found.tags.get(ITEMS_VERSION_TAG)
     return EncoderVersion(
-        name=config.registered_name,
+        name=name,
         version=str(found.version),
-        model_dir=str(local_artifacts(config.registered_name, str(found.version), paths)),
+        model_dir=str(local_artifacts(name, str(found.version), paths)),
         items_table=found.tags.get(ITEMS_TABLE_TAG),
         items_table_version=int(table_version) if table_version else None,
     )
@@ -159,12 +201,19 @@ def local_artifacts(name: str, version: str, paths: PathsConfig) -> Path:
     return target
 
 
-def publish_items_version(encoder: EncoderVersion, table: str, table_version: int, paths: PathsConfig) -> None:
-    """Flip the live pointer: the encoder version now names this table version.
+def publish_items_version(
+    encoder: EncoderVersion, table: str, table_version: int, paths: PathsConfig, alias: str | None = None,
+) -> None:
+    """Flip the live pointer: the encoder version now names this table version,
+    and (given `alias`) the alias names this encoder version.
 
-    Serve reads the pointer through the alias, so this one tag write is what
-    makes a new catalogue embedding live.
+    Serve reads the pointer through the alias, so the last write here is what
+    makes a new catalogue embedding live: the tag write for the version under
+    the alias, or, for a new encoder, the alias move, made only after its
+    version names its table.
     """
     client = connect(paths)
     client.set_model_version_tag(encoder.name, encoder.version, ITEMS_TABLE_TAG, table)
     client.set_model_version_tag(encoder.name, encoder.version, ITEMS_VERSION_TAG, str(table_version))
+    if alias:
+        client.set_registered_model_alias(encoder.name, alias, encoder.version)

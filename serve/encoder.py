@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+from collections import OrderedDict
+
 import numpy as np
 from ray import serve
 
 from rec.config import EncoderConfig
 from rec.encoder import TextEncoder
+from rec.registry import EncoderVersion
+
+log = logging.getLogger(__name__)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 class QueryEncoder:
-    """Loads the live encoder version; concurrent requests share one forward pass."""
+    """Embeds with the encoder version each request names (at most two loaded);
+    concurrent requests share one forward pass per version."""
 
-    def __init__(self, model_dir: str, config: EncoderConfig) -> None:
-        self.encoder = TextEncoder(model_dir, config)
+    def __init__(self, config: EncoderConfig, max_versions: int = 2) -> None:
+        self.config, self.max_versions = config, max_versions
+        self.encoders: OrderedDict[str, TextEncoder] = OrderedDict()  # least recently used first
+
+    def _encoder(self, live: EncoderVersion) -> TextEncoder:
+        encoder = self.encoders.get(live.tag)
+        if encoder is None:
+            encoder = self.encoders[live.tag] = TextEncoder(live.model_dir, self.config)
+            while len(self.encoders) > self.max_versions:
+                dropped, _ = self.encoders.popitem(last=False)
+                log.info("query encoder: unloaded %s", dropped)
+        self.encoders.move_to_end(live.tag)
+        return encoder
+
+    async def prepare(self, live: EncoderVersion) -> None:
+        """Load `live`'s weights now, so the first query after a swap does not wait for them."""
+        self._encoder(live)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
-    async def embed(self, texts: list[str]) -> list[np.ndarray]:
-        return list(self.encoder.encode(texts))
+    async def embed(self, texts: list[str], versions: list[EncoderVersion]) -> list[np.ndarray]:
+        """(D,) unit vectors, each made by the encoder version named beside its text."""
+        vectors: list[np.ndarray | None] = [None] * len(texts)
+        for tag in dict.fromkeys(v.tag for v in versions):  # one forward pass per version
+            rows = [i for i, v in enumerate(versions) if v.tag == tag]
+            encoded = self._encoder(versions[rows[0]]).encode([texts[i] for i in rows])
+            for i, vector in zip(rows, encoded):
+                vectors[i] = vector
+        return vectors

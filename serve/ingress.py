@@ -3,6 +3,11 @@
 Thin over rec/: validation happens in the request models, domain errors
 become HTTP statuses here and nowhere else. (No `from __future__ import
 annotations` here: FastAPI must see the real types of the route arguments.)
+
+Every route reads the live bundle (serve/live.py) once and answers from it
+alone; the user shards and the query encoder are told which encoder version
+to answer in. A reload swaps the bundle only after every shard holds the new
+version's user states.
 """
 
 
@@ -17,16 +22,16 @@ from fastapi import Body, FastAPI, Header, HTTPException, Path, Query
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from rec.config import RecConfig
-from rec.errors import UnknownItemError
-from rec.interest_registry import InterestModelVersion
-from rec.registry import EncoderVersion
+from rec.config import RecConfig, ServeConfig
+from rec.errors import RecError, UnknownItemError
 from rec.schemas import ID_PATTERN
-from rec.store import ItemStore, ScoredItem, check_vector_space
-from rec.user_state import IncomingEvent, shard_of
-from serve.interest_model import InterestModelRunner
+from rec.store import ScoredItem
+from rec.user_state import IncomingEvent, UserProfile, shard_of
+from serve.body_limits import RequestBodyLimits
+from serve.live import LiveVersion, open_live, resolve_live, version_key
 from serve.schemas import (
-    EventIn, EventsAccepted, RecommendedItem, Recommendations, TextQuery, UserDeleted, VersionInfo,
+    EventIn, EventsAccepted, RecommendedItem, Recommendations, ReloadResult, TextQuery, UserDeleted,
+    VersionInfo, problem_responses,
 )
 
 log = logging.getLogger(__name__)
@@ -38,22 +43,94 @@ api = FastAPI(
 )
 
 
+def _live_serve_config() -> ServeConfig:
+    """The serve config of this replica's Ingress (the lookup Serve itself uses to bind `self`)."""
+    return serve.get_replica_context().servable_object.config.serve
+
+
+# Before @serve.ingress(api), which freezes a copy of the app: bodies too large,
+# not UTF-8 or nested too deep are refused here, before FastAPI parses them.
+api.add_middleware(RequestBodyLimits, serve_config=_live_serve_config)
+
+
+def _openapi() -> dict:
+    """The spec of this module's `api`. Serve answers from a pickled copy of it, in
+    which FastAPI's "not set" sentinel is no longer itself, so the copy's own spec
+    would give every explicit Header/Body/Path/Query parameter a bogus `example: {}`."""
+    return FastAPI.openapi(api)
+
+
+api.openapi = _openapi
+
+
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 @serve.ingress(api)
 class Ingress:
     """Routes requests to user shards, the query encoder and the items table."""
 
-    def __init__(
-        self, config: RecConfig, live: EncoderVersion, interest: InterestModelVersion | None,
-        shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
+    async def __init__(
+        self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
     ) -> None:
-        self.config, self.live, self.interest = config, live, interest
-        self.shards, self.query_encoder = shards, query_encoder
-        self.store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
-        check_vector_space(self.store, live.tag)
-        self.popular = self.store.popular(config.serve.popular_pool)
-        self.item_count = self.store.count()
-        self.model = InterestModelRunner(config, interest) if interest else None
+        self.config, self.shards, self.query_encoder = config, shards, query_encoder
+        # The live versions come from the aliases, not from init args: a replica
+        # that restarts after a reload comes back on the versions then live.
+        encoder, interest = await asyncio.to_thread(resolve_live, config)
+        live = await asyncio.to_thread(open_live, config, encoder, interest)
+        await self._prepare(live)
+        self._live: LiveVersion = live  # replaced whole by reload(), never changed in place
+        self._reload_lock = asyncio.Lock()
+        self._poll = None
+        if config.serve.reload_interval_s > 0:
+            self._poll = asyncio.get_running_loop().create_task(self._poll_aliases(config.serve.reload_interval_s))
+
+    # -- the live versions ---------------------------------------------------
+
+    async def _prepare(self, live: LiveVersion) -> None:
+        """Have every user shard hold `live`'s user states and the query encoder its weights."""
+        await asyncio.gather(
+            *(shard.prepare.remote(live.encoder) for shard in self.shards),
+            self.query_encoder.prepare.remote(live.encoder),
+        )
+
+    async def reload(self) -> ReloadResult:
+        """Resolve the aliases again and, if they name other versions, go live on them.
+
+        The next bundle is built beside the live one and every shard rebuilds
+        its users' states in the new encoder's space from the event log before
+        the one reference is swapped; until then requests are answered from
+        the old versions, after it from the new ones. A failure leaves the old
+        versions live.
+        """
+        started = time.perf_counter()
+        async with self._reload_lock:
+            before = self._live
+            encoder, interest = await asyncio.to_thread(resolve_live, self.config)
+            live = before
+            if before.key != (key := version_key(encoder, interest)):
+                live = await asyncio.to_thread(open_live, self.config, encoder, interest, before)
+                await self._prepare(live)
+                self._live = live
+                log.info("live versions %s -> %s", before.key, key)
+        return ReloadResult(
+            changed=live is not before, previous=self._version_info(before), live=self._version_info(live),
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+
+    async def _poll_aliases(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reload()
+            except Exception:  # keep serving the current versions; the next poll tries again
+                log.exception("reload from the aliases failed; the current versions stay live")
+
+    def _version_info(self, live: LiveVersion) -> VersionInfo:
+        return VersionInfo(
+            encoder=live.encoder.name, encoder_version=live.encoder.tag, items_table=live.encoder.items_table,
+            items_table_version=live.store.version, items=live.item_count, user_shards=len(self.shards),
+            interest_model=live.interest.tag if live.interest else None,
+            scoring_table_version=live.model.scoring.version if live.model else None,
+        )
 
     # -- helpers -------------------------------------------------------------
 
@@ -66,13 +143,22 @@ class Ingress:
         if k > self.config.serve.max_k:
             raise HTTPException(422, f"k: must be at most {self.config.serve.max_k}, got {k}")
 
-    def _response(self, strategy: str, items: list[ScoredItem], **extra) -> Recommendations:
+    @staticmethod
+    def _response(live: LiveVersion, strategy: str, items: list[ScoredItem], **extra) -> Recommendations:
         return Recommendations(
             strategy=strategy,
             items=[RecommendedItem(**vars(item)) for item in items],
-            encoder_version=self.live.tag,
-            items_table_version=self.store.version,
+            encoder_version=live.encoder.tag,
+            items_table_version=live.store.version,
             **extra,
+        )
+
+    def _user_response(
+        self, live: LiveVersion, profile: UserProfile, strategy: str, items: list[ScoredItem], **extra,
+    ) -> Recommendations:
+        return self._response(
+            live, strategy, items, user_id=profile.user_id, n_events=profile.n_events,
+            user_state_version=profile.encoder_version, **extra,
         )
 
     def _to_incoming(self, event: EventIn, now: float) -> IncomingEvent:
@@ -86,7 +172,10 @@ class Ingress:
 
     # -- routes --------------------------------------------------------------
 
-    @api.post("/events", response_model=EventsAccepted, summary="Record one event or a list of events")
+    @api.post(
+        "/events", response_model=EventsAccepted, summary="Record one event or a list of events",
+        responses=problem_responses(401, 413, 422),
+    )
     async def post_events(
         self,
         body: EventIn | list[EventIn] = Body(...),
@@ -100,7 +189,8 @@ class Ingress:
             raise HTTPException(413, f"body: at most {self.config.serve.max_events_per_request} events per request")
         now = time.time()
         incoming = [self._to_incoming(e, now) for e in events]
-        vectors = self.store.vectors([e.item_id for e in incoming])
+        live = self._live
+        vectors = live.store.vectors([e.item_id for e in incoming])
         unknown = sorted({e.item_id for e in incoming} - vectors.keys())
         if unknown:  # nothing is written unless every event is valid
             raise HTTPException(422, str(UnknownItemError(unknown)))
@@ -108,7 +198,7 @@ class Ingress:
         for event in incoming:
             by_shard[shard_of(event.user_id, len(self.shards))].append(event)
         results = await asyncio.gather(*(
-            self.shards[shard].apply.remote(batch, {e.item_id: vectors[e.item_id] for e in batch})
+            self.shards[shard].apply.remote(batch, {e.item_id: vectors[e.item_id] for e in batch}, live.encoder)
             for shard, batch in by_shard.items()
         ))
         return EventsAccepted(
@@ -117,7 +207,9 @@ class Ingress:
             duplicates=sum(r.duplicates for r in results),
         )
 
-    @api.get("/users/{user_id}/recommendations", response_model=Recommendations)
+    @api.get(
+        "/users/{user_id}/recommendations", response_model=Recommendations, responses=problem_responses(422, 503),
+    )
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
     ) -> Recommendations:
@@ -126,21 +218,22 @@ class Ingress:
         the per-event interest vector; a user with no positive event gets popular items."""
         k = k or self.config.serve.default_k
         self._check_k(k)
-        profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id)
-        if self.model is not None:
-            query = self.model.query_vector(profile.recent_items, profile.recent_timestamps)
+        live = self._live
+        profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id, live.encoder)
+        if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
+            raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
+        if live.model is not None:
+            query = live.model.query_vector(profile.recent_items, profile.recent_timestamps)
             if query is not None:
-                items = self.model.scoring.search(query, k, exclude=profile.seen_items)
-                return self._response(
-                    "interest-model", items, user_id=user_id, n_events=profile.n_events, model_version=self.interest.tag
-                )
+                items = live.model.scoring.search(query, k, exclude=profile.seen_items)
+                return self._user_response(live, profile, "interest-model", items, model_version=live.interest.tag)
         if profile.interest is None:
-            items = [item for item in self.popular if item.item_id not in profile.seen_items][:k]
-            return self._response("popular", items, user_id=user_id, n_events=profile.n_events)
-        items = self.store.search(profile.interest, k, exclude=profile.seen_items)
-        return self._response("interest", items, user_id=user_id, n_events=profile.n_events)
+            items = [item for item in live.popular if item.item_id not in profile.seen_items][:k]
+            return self._user_response(live, profile, "popular", items)
+        items = live.store.search(profile.interest, k, exclude=profile.seen_items)
+        return self._user_response(live, profile, "interest", items)
 
-    @api.delete("/users/{user_id}", response_model=UserDeleted)
+    @api.delete("/users/{user_id}", response_model=UserDeleted, responses=problem_responses(401, 422))
     async def delete_user(
         self, user_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
     ) -> UserDeleted:
@@ -150,24 +243,26 @@ class Ingress:
         removed = await self.shards[shard_of(user_id, len(self.shards))].delete_user.remote(user_id)
         return UserDeleted(user_id=user_id, deleted_events=removed)
 
-    @api.post("/recommendations/text", response_model=Recommendations)
+    @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:
         """Items matching free-text interests, e.g. "I like space adventures and old musicals"."""
         self._check_k(query.k)
         if len(query.text) > self.config.serve.max_text_chars:
             raise HTTPException(422, f"text: at most {self.config.serve.max_text_chars} characters")
-        vector = await self.query_encoder.embed.remote(query.text)
-        return self._response("text", self.store.search(vector, query.k))
+        live = self._live
+        vector = await self.query_encoder.embed.remote(query.text, live.encoder)
+        return self._response(live, "text", live.store.search(vector, query.k))
 
-    @api.get("/items/{item_id}/similar", response_model=Recommendations)
+    @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
     async def similar_items(
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
     ) -> Recommendations:
         k = k or self.config.serve.default_k
         self._check_k(k)
-        if not self.store.vectors([item_id]):
+        live = self._live
+        if not live.store.vectors([item_id]):
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
-        return self._response("similar", self.store.similar(item_id, k))
+        return self._response(live, "similar", live.store.similar(item_id, k))
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
@@ -175,9 +270,19 @@ class Ingress:
 
     @api.get("/version", response_model=VersionInfo)
     async def version(self) -> VersionInfo:
-        return VersionInfo(
-            encoder=self.live.name, encoder_version=self.live.tag, items_table=self.live.items_table,
-            items_table_version=self.store.version, items=self.item_count, user_shards=len(self.shards),
-            interest_model=self.interest.tag if self.interest else None,
-            scoring_table_version=self.model.scoring.version if self.model else None,
-        )
+        return self._version_info(self._live)
+
+    @api.post("/admin/reload", response_model=ReloadResult, responses=problem_responses(401, 409, 503))
+    async def admin_reload(self, x_api_key: str | None = Header(None)) -> ReloadResult:
+        """Go live on the versions the aliases name now (encoder@champion with its items
+        table, and the interest model), without a redeploy: user states of a new encoder
+        are rebuilt from the event log first, then one pointer swaps. Changes nothing if
+        the aliases name what is live, or if the new versions cannot be served (409)."""
+        self._check_key(x_api_key)
+        try:
+            return await self.reload()
+        except RecError as exc:  # e.g. the champion has no items table, or holds another model's vectors
+            raise HTTPException(409, f"not reloaded, the live versions are unchanged: {exc}") from None
+        except Exception as exc:  # e.g. a shard could not rebuild: still nothing swapped
+            log.exception("reload failed")
+            raise HTTPException(503, f"not reloaded, the live versions are unchanged: {exc!r}") from None

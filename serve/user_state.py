@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 from ray import serve
 
 from rec.config import RecConfig
-from rec.registry import EncoderVersion
-from rec.store import ItemStore
+from rec.registry import EncoderVersion, resolve_encoder
+from rec.store import ItemStore, check_vector_space
 from rec.user_state import ApplyResult, IncomingEvent, UserProfile, UserShard
+
+log = logging.getLogger(__name__)
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
@@ -20,20 +23,52 @@ class UserShardDeployment:
     Exactly one replica per shard. Its methods are async with no await inside,
     so the event loop runs them one at a time: a user's events are logged and
     applied in one order, whichever ingress replica sent them.
+
+    States are kept per encoder version (at most two): every call names the
+    version the caller serves, and a version not held yet is rebuilt from the
+    log first. The live version is not an init arg, so redeploying after an
+    encoder change does not restart (and rebuild) the shards.
     """
 
-    def __init__(self, shard: int, config: RecConfig, live: EncoderVersion) -> None:
-        store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
+    def __init__(self, shard: int, config: RecConfig) -> None:
+        self.config = config
+        self.stores: dict[str, ItemStore] = {}  # item vectors of each version held
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
-            store.dim, config.interest, store.vectors, config.serve.history_length,
+            config=config.interest, history_length=config.serve.history_length,
         )
 
-    async def apply(self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray]) -> ApplyResult:
-        return self.state.apply(events, vectors)
+    def _hold(self, live: EncoderVersion | None) -> str:
+        """Make sure the states of `live` are held (None = the most recent, else the
+        champion); returns its tag."""
+        if live is None:
+            if self.state.spaces:
+                return next(reversed(self.state.spaces))
+            live = resolve_encoder(self.config.encoder, self.config.paths)
+        store = self.stores.get(live.tag)
+        if store is not None and self.state.holds(live.tag) and store.version >= (live.items_table_version or 0):
+            return live.tag
+        store = ItemStore(self.config.paths.lancedb_uri, live.items_table, live.items_table_version)
+        check_vector_space(store, live.tag)
+        self.state.prepare(live.tag, store.dim, store.vectors)
+        self.stores[live.tag] = store
+        self.stores = {tag: held for tag, held in self.stores.items() if self.state.holds(tag)}
+        return live.tag
 
-    async def profile(self, user_id: str) -> UserProfile:
-        return self.state.profile(user_id)
+    async def prepare(self, live: EncoderVersion) -> int:
+        """Rebuild the states of `live` from the log (if not held yet); returns the users held."""
+        tag = self._hold(live)
+        return len(self.state.spaces[tag].states)
+
+    async def apply(
+        self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray], live: EncoderVersion | None = None,
+    ) -> ApplyResult:
+        """Log the events once and fold them into every version held; `vectors` are `live`'s."""
+        return self.state.apply(events, vectors, self._hold(live))
+
+    async def profile(self, user_id: str, live: EncoderVersion | None = None) -> UserProfile:
+        """The user's state in `live`'s vector space; the profile names the version."""
+        return self.state.profile(user_id, self._hold(live))
 
     async def delete_user(self, user_id: str) -> int:
         return self.state.delete_user(user_id)

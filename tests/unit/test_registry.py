@@ -104,3 +104,29 @@ def test_pyfunc_predicts_sentence_vectors(first, paths):
     out = np.asarray(model.predict(["a", "b"]))
     assert out.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+
+
+def test_other_weights_get_a_new_version_and_the_alias_only_when_published(first, paths, tmp_path):
+    """A new encoder (encoder.source_dir) is registered beside the champion; the alias
+    moves to it only with its items table, so until then the old encoder stays live."""
+    import shutil
+
+    from rec.encoder import default_model_dir
+
+    other_dir = tmp_path / "other-weights"
+    shutil.copytree(default_model_dir(), other_dir, copy_function=os.link)  # another folder, no copy
+    other = CONFIG.model_copy(update={"source_dir": str(other_dir)})
+    client = connect(paths)
+    champion_before = str(client.get_model_version_by_alias("text-encoder", "champion").version)
+
+    new = ensure_encoder(other, paths)
+    assert new.version != champion_before and new.items_table_version is None
+    assert str(client.get_model_version_by_alias("text-encoder", "champion").version) == champion_before
+    assert ensure_encoder(other, paths).version == new.version  # found again by its source, not re-registered
+    assert ensure_encoder(CONFIG, paths).version == champion_before  # no source_dir: the champion
+
+    publish_items_version(new, "items", 9, paths, alias="champion")
+    live = resolve_encoder(CONFIG, paths)
+    assert (live.version, live.items_table_version) == (new.version, 9)
+    assert ensure_encoder(other, paths).version == new.version
+    client.set_registered_model_alias("text-encoder", "champion", champion_before)  # as the other tests expect

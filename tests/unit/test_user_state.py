@@ -210,3 +210,90 @@ def test_delete_user_removes_state_events_and_survives_rebuild(tmp_path):
     rebuilt = UserShard(0, 1, tmp_path, DIM, CONFIG, lookup)
     assert rebuilt.profile(gone).recent_items == ("m3",)
     assert rebuilt.profile(kept).n_events == 1
+
+
+# -- several vector spaces (an encoder swap) ---------------------------------
+
+_rng2 = np.random.default_rng(11)
+VECTORS_V2 = {i: v / np.linalg.norm(v) for i, v in zip(VECTORS, _rng2.normal(size=(8, DIM)).astype(np.float32))}
+
+
+def _rebuilt(log_dir, user: str, vectors: dict[str, np.ndarray]):
+    """The user's profile rebuilt from the log alone with `vectors`."""
+    shard = UserShard(0, 1, log_dir, DIM, CONFIG, FakeLookup(vectors), encoder_version="x")
+    shard.close()
+    return shard.profile(user)
+
+
+def test_prepare_rebuilds_another_space_and_apply_feeds_both(tmp_path):
+    user = "u"
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.apply([_ev("e1", user, "m1"), _ev("e2", user, "m2", "dislike", 1001.0)], VECTORS, "enc/1")
+    v2_lookup = FakeLookup(VECTORS_V2)
+    shard.prepare("enc/2", DIM, v2_lookup)
+    assert v2_lookup.calls == [["m1", "m2"]]
+    # new events arrive with the vectors of the version the caller serves (here the old one)
+    shard.apply([_ev("e3", user, "m3", "purchase", 1002.0)], VECTORS, "enc/1")
+    assert v2_lookup.calls[-1] == ["m3"]  # the other space looks its vectors up
+    shard.close()
+
+    for tag, vectors in (("enc/1", VECTORS), ("enc/2", VECTORS_V2)):
+        live, expected = shard.profile(user, tag), _rebuilt(tmp_path, user, vectors)
+        assert live.encoder_version == tag
+        assert live.n_events == expected.n_events == 3
+        np.testing.assert_allclose(live.interest, expected.interest, atol=1e-6)
+    assert not np.allclose(shard.profile(user, "enc/1").interest, shard.profile(user, "enc/2").interest)
+    assert len(list(read_log(shard_log_path(tmp_path, 0)))) == 3  # logged once, whatever the spaces
+
+
+def test_at_most_max_versions_spaces_least_recently_used_dropped(tmp_path):
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.prepare("enc/2", DIM, FakeLookup(VECTORS_V2))
+    shard.profile("u", "enc/1")  # enc/1 used more recently than enc/2
+    shard.prepare("enc/3", DIM, FakeLookup(VECTORS))
+    assert list(shard.spaces) == ["enc/1", "enc/3"]
+    with pytest.raises(KeyError, match="enc/2"):
+        shard.profile("u", "enc/2")
+    assert shard.profile("u").encoder_version == "enc/3"  # None = the most recently used
+    shard.close()
+
+
+def test_preparing_a_held_space_keeps_its_states(tmp_path):
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.apply([_ev("e1", "u", "m1")], VECTORS, "enc/1")
+    lookup = FakeLookup(VECTORS)
+    shard.prepare("enc/1", DIM, lookup)  # e.g. a newer items table of the same encoder
+    assert lookup.calls == [] and shard.profile("u", "enc/1").n_events == 1
+    shard.close()
+
+
+def test_failed_lookup_of_another_space_logs_nothing(tmp_path):
+    def broken(item_ids):
+        raise OSError("table unreachable")
+
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.prepare("enc/2", DIM, broken, events=[])
+    with pytest.raises(OSError):
+        shard.apply([_ev("e1", "u", "m1")], VECTORS, "enc/1")
+    assert list(read_log(shard_log_path(tmp_path, 0))) == []
+    assert shard.profile("u", "enc/1").n_events == 0
+    shard.close()
+
+
+def test_shard_without_a_space_logs_and_rebuilds_on_prepare(tmp_path):
+    shard = UserShard(0, 1, tmp_path, config=CONFIG)
+    shard.apply([_ev("e1", "u", "m1")], VECTORS)
+    assert shard.profile("u").n_events == 0 and shard.profile("u").encoder_version == ""
+    shard.prepare("enc/1", DIM, FakeLookup(VECTORS))
+    assert shard.profile("u", "enc/1").n_events == 1
+    assert shard.apply([_ev("e1", "u", "m1")], VECTORS, "enc/1").duplicates == 1
+    shard.close()
+
+
+def test_delete_user_leaves_every_space(tmp_path):
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.prepare("enc/2", DIM, FakeLookup(VECTORS_V2))
+    shard.apply([_ev("e1", "u", "m1")], VECTORS, "enc/1")
+    assert shard.delete_user("u") == 1
+    assert shard.profile("u", "enc/1").n_events == shard.profile("u", "enc/2").n_events == 0
+    shard.close()

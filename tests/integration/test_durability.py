@@ -1,0 +1,346 @@
+"""Invariants 2 and 4 under fire, over real HTTP on a real local Ray cluster.
+
+Durability (invariant 2): client threads post events while the process that
+holds a shard's user states is killed with SIGKILL (then every replica of the
+app); Serve's controller starts new replicas, which rebuild their states from
+the event log. Clients resend a request that got no 2xx with the same event
+ids. Afterwards every acknowledged event is in the log exactly once, and every
+user's live state equals the state rebuilt from the log. (A killed process
+loses what it had not yet written; this catches an ack sent before the write,
+or a write left in a user-space buffer. The fsync is what also covers a power
+cut, which no test here simulates.)
+
+No lost updates (invariant 4): many client threads post events for the same
+few users at once through two ingress replicas. The mechanism: ingress
+replicas hold no user state; users are hashed (crc32) onto `serve.user_shards`
+shard deployments of exactly one replica each, whose async methods have no
+await inside, so a shard's event loop runs them one at a time. Every event of
+a user is therefore logged (fsynced) and applied by one replica in log order,
+whichever ingress replica or client sent it; scaling out means more shards.
+
+The app under test is its own (`durable`, under /durable, with its own event
+log and `serve.ingress_replicas: 2`), so killing its replicas leaves the other
+tests' app alone. The long versions are marked slow: `pytest -m slow
+tests/integration/test_durability.py`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import lancedb
+import numpy as np
+import pytest
+import ray
+import yaml
+from ray import serve
+
+from rec.config import EVENT_TYPES, RecConfig, load_config
+from rec.event_log import read_all_logs
+from rec.registry import resolve_encoder
+from rec.store import ItemStore
+from rec.user_state import UserProfile, UserShard, shard_of
+
+pytestmark = pytest.mark.ray
+
+APP = "durable"
+INGRESS_REPLICAS = 2
+RETRY_DEADLINE_S = 180.0  # a client gives up on a request after this long
+Key = tuple[str, str]  # (user_id, event_id)
+
+
+@dataclass
+class DurableApp:
+    url: str
+    config: RecConfig
+    item_ids: list[str]
+
+
+@pytest.fixture(scope="module")
+def app(base_url: str, rec_home: Path) -> Iterator[DurableApp]:
+    """A second copy of the app with two ingress replicas and its own event log."""
+    from serve.app import AppArgs, build_app
+
+    path = rec_home / "test-durable.yaml"
+    path.write_text(yaml.safe_dump({
+        "inherit": str(Path(__file__).resolve().parents[2] / "configs" / "base.yaml"),
+        "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-durable")},
+        "serve": {"interest_model_alias": None, "ingress_replicas": INGRESS_REPLICAS},
+    }))
+    config = load_config(path)
+    items = lancedb.connect(config.paths.lancedb_uri).open_table(config.embed.table).to_arrow()
+    serve.run(build_app(AppArgs(config=str(path))), name=APP, route_prefix=f"/{APP}")
+    yield DurableApp(f"{base_url}/{APP}", config, items["item_id"].to_pylist())
+    serve.delete(APP)
+
+
+# -- clients ---------------------------------------------------------------
+
+
+@dataclass
+class Clients:
+    """Client threads that post batches until each one is acknowledged."""
+
+    url: str
+    acked: set[Key] = field(default_factory=set)
+    sent: set[Key] = field(default_factory=set)
+    resends: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def post_until_acked(self, http: httpx.Client, batch: list[dict]) -> None:
+        keys = {(e["user_id"], e["event_id"]) for e in batch}
+        with self.lock:
+            self.sent |= keys
+        deadline = time.monotonic() + RETRY_DEADLINE_S
+        while True:
+            try:
+                response = http.post("/events", json=batch)
+                if response.status_code == 200:
+                    with self.lock:
+                        self.acked |= keys
+                    return
+                # The request was valid: only a server-side failure may refuse it.
+                assert response.status_code >= 500 or response.status_code in (404, 408, 429), response.text
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"no ack for {len(batch)} events in {RETRY_DEADLINE_S}s"
+            with self.lock:
+                self.resends += 1
+            time.sleep(0.2)  # and resend the same events: same event ids, so at most once in the log
+
+    def run(self, batches_per_thread: Sequence[Sequence[list[dict]]]) -> None:
+        """Each thread posts its batches in order; returns when all are acknowledged."""
+        def worker(batches: Sequence[list[dict]]) -> None:
+            with httpx.Client(base_url=self.url, timeout=60) as http:
+                for batch in batches:
+                    self.post_until_acked(http, batch)
+
+        with ThreadPoolExecutor(len(batches_per_thread)) as pool:
+            for future in [pool.submit(worker, batches) for batches in batches_per_thread]:
+                future.result()
+
+    def acked_count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+
+def make_batches(
+    tag: str, users: Sequence[str], item_ids: Sequence[str], n_events: int, threads: int, batch_size: int, seed: int,
+) -> list[list[list[dict]]]:
+    """`n_events` random events for `users`, in batches, spread over `threads` lists."""
+    rng = random.Random(seed)
+    start = time.time() - 86_400
+    events = [{
+        "user_id": rng.choice(users), "item_id": rng.choice(item_ids), "type": rng.choice(EVENT_TYPES),
+        "timestamp": start + i * 7.0, "event_id": f"{tag}-{i}",
+    } for i in range(n_events)]
+    batches = [events[i:i + batch_size] for i in range(0, n_events, batch_size)]
+    return [batches[t::threads] for t in range(threads)]
+
+
+def drive_and_kill(
+    clients: Clients, batches: list[list[list[dict]]], kill: Callable[[], dict[str, int]], after_acks: int,
+) -> dict:
+    """Run the clients; once `after_acks` events are acknowledged, call `kill` while they go on."""
+    with ThreadPoolExecutor(1) as pool:
+        driver = pool.submit(clients.run, batches)
+        while clients.acked_count() < after_acks and not driver.done():
+            time.sleep(0.02)
+        assert not driver.done(), "the clients finished before the kill: give them more events"
+        acked_at_kill = clients.acked_count()
+        killed = kill()
+        driver.result(timeout=RETRY_DEADLINE_S * 2)
+    return {"acked_at_kill": acked_at_kill, "killed": killed}
+
+
+# -- replicas --------------------------------------------------------------
+
+
+def replica_pids(deployment: str | None = None) -> dict[str, int]:
+    """Live replica actors of the app (name -> pid), optionally of one deployment."""
+    prefix = f"SERVE_REPLICA::{APP}#{deployment + '#' if deployment else ''}"
+    pids = {}
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if not actor["name"].startswith(prefix):
+            continue
+        try:
+            handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
+            pids[actor["name"]] = ray.get(handle.__ray_call__.remote(lambda _: os.getpid()), timeout=10)
+        except (ValueError, ray.exceptions.RayError):  # dead, or not started yet
+            continue
+    return pids
+
+
+def kill_9(pids: dict[str, int]) -> dict[str, int]:
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    return pids
+
+
+def wait_for_replacements(killed: dict[str, int], timeout_s: float = 120.0) -> dict[str, int]:
+    """Wait until every killed replica is replaced by one in a new process; returns the new ones."""
+    wanted = Counter(name.split("#")[1] for name in killed)  # deployment -> replicas
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive = replica_pids()
+        fresh = {
+            name: pid for name, pid in alive.items()
+            if pid not in killed.values() and name.split("#")[1] in wanted
+        }
+        if Counter(name.split("#")[1] for name in fresh) >= wanted:
+            return fresh
+        assert time.monotonic() < deadline, f"no new replicas of {dict(wanted)} after {timeout_s}s: {alive}"
+        time.sleep(0.5)
+
+
+def ingress_acks() -> dict[str, int]:
+    """POST /events answered 200, per ingress replica of the app, from Serve's access logs."""
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path()) / "serve"  # no public API for it
+    return {
+        path.stem.rsplit("_", 1)[1]: path.read_text().count(f"POST /{APP}/events 200")
+        for path in logs.glob(f"replica_{APP}_Ingress_*.log")
+    }
+
+
+# -- checks ----------------------------------------------------------------
+
+
+def live_profiles(config: RecConfig, users: Sequence[str]) -> dict[str, UserProfile]:
+    """Each user's state as the live shard replica holds it."""
+    n = config.serve.user_shards
+    handles = [serve.get_deployment_handle(f"UserShard{i}", app_name=APP) for i in range(n)]
+    return {user: handles[shard_of(user, n)].profile.remote(user).result(timeout_s=60) for user in users}
+
+
+def rebuilt_profiles(config: RecConfig, users: Sequence[str], scratch: Path) -> dict[str, UserProfile]:
+    """Each user's state rebuilt from (a copy of) the event log, as a restarting shard does."""
+    copy = scratch / f"log-copy-{time.monotonic_ns()}"
+    shutil.copytree(config.paths.event_log_dir, copy)
+    live = resolve_encoder(config.encoder, config.paths)
+    store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
+    n = config.serve.user_shards
+    shards = [
+        UserShard(i, n, copy, store.dim, config.interest, store.vectors, config.serve.history_length)
+        for i in range(n)
+    ]
+    profiles = {user: shards[shard_of(user, n)].profile(user) for user in users}
+    for shard in shards:
+        shard.close()
+    return profiles
+
+
+def assert_same_state(actual: dict[str, UserProfile], expected: dict[str, UserProfile]) -> None:
+    assert actual.keys() == expected.keys()
+    for user, want in expected.items():
+        got = actual[user]
+        assert got.n_events == want.n_events, user
+        assert got.seen_items == want.seen_items, user
+        assert got.recent_items == want.recent_items, user
+        np.testing.assert_allclose(got.recent_timestamps, want.recent_timestamps, err_msg=user)
+        assert (got.interest is None) == (want.interest is None), user
+        if want.interest is not None:
+            np.testing.assert_allclose(got.interest, want.interest, atol=1e-6, err_msg=user)
+
+
+def assert_log_holds_acked_once(config: RecConfig, clients: Clients) -> Counter:
+    """Every acknowledged event is in the log, once; nothing else from these clients is."""
+    logged = Counter(
+        (e.user_id, e.event_id) for e in read_all_logs(config.paths.event_log_dir)
+        if (e.user_id, e.event_id) in clients.sent
+    )
+    assert clients.acked <= logged.keys(), f"{len(clients.acked - logged.keys())} acked events not in the log"
+    assert max(logged.values()) == 1, "an event is logged twice"
+    return logged
+
+
+def assert_live_equals_log(config: RecConfig, users: Sequence[str], scratch: Path) -> None:
+    assert_same_state(live_profiles(config, users), rebuilt_profiles(config, users, scratch))
+
+
+# -- tests -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_events", [
+    pytest.param(300, id="short"), pytest.param(2000, id="long", marks=pytest.mark.slow),
+])
+def test_acked_events_survive_kill_9_of_a_user_shard(app: DurableApp, tmp_path: Path, n_events: int) -> None:
+    users = [f"kill-shard-{n_events}-{i}" for i in range(24)]
+    clients = Clients(app.url)
+    batches = make_batches(f"ks{n_events}", users, app.item_ids, n_events, threads=4, batch_size=3, seed=1)
+    before = replica_pids("UserShard0")
+    assert len(before) == 1, before
+
+    run = drive_and_kill(clients, batches, lambda: kill_9(before), after_acks=n_events // 3)
+
+    after = wait_for_replacements(run["killed"])
+    assert after and not set(after.values()) & set(before.values())
+    assert clients.acked == clients.sent  # every request got its 2xx in the end
+    with httpx.Client(base_url=app.url, timeout=60) as http:  # a client that missed its acks resends
+        for batch in [b for thread in batches for b in thread[:5]]:
+            answer = http.post("/events", json=batch).json()
+            assert (answer["accepted"], answer["duplicates"]) == (0, len(batch))
+    logged = assert_log_holds_acked_once(app.config, clients)
+    assert len(logged) == n_events
+    assert any(shard_of(u, app.config.serve.user_shards) == 0 for u in users)
+    assert_live_equals_log(app.config, users, tmp_path)
+    print(f"\n{n_events} events, killed UserShard0 pid {list(before.values())} after "
+          f"{run['acked_at_kill']} acks, {clients.resends} resends, new pid {list(after.values())}")
+
+
+def test_concurrent_events_for_few_users_through_two_ingress_replicas(app: DurableApp, tmp_path: Path) -> None:
+    """Many clients, three users, two ingress replicas: the state is the log applied in order."""
+    status = serve.status().applications[APP].deployments["Ingress"]
+    assert status.replica_states.get("RUNNING") == INGRESS_REPLICAS
+    users = ["same-0", "same-1", "same-2"]
+    clients = Clients(app.url)
+    n_events = 480
+    acks_before = ingress_acks()
+    clients.run(make_batches("same", users, app.item_ids, n_events, threads=12, batch_size=2, seed=2))
+    deadline = time.monotonic() + 10  # access logs are written a moment after the answer
+    while sum(n > acks_before.get(replica, 0) for replica, n in ingress_acks().items()) < INGRESS_REPLICAS:
+        assert time.monotonic() < deadline, f"not every ingress replica took events: {acks_before} -> {ingress_acks()}"
+        time.sleep(0.5)
+    assert clients.acked == clients.sent
+    logged = assert_log_holds_acked_once(app.config, clients)
+    assert len(logged) == n_events
+    assert_live_equals_log(app.config, users, tmp_path)
+
+
+@pytest.mark.parametrize("n_events", [
+    pytest.param(300, id="short"), pytest.param(1500, id="long", marks=pytest.mark.slow),
+])
+def test_whole_app_recovers_from_kill_9_of_every_replica(app: DurableApp, tmp_path: Path, n_events: int) -> None:
+    quiet = [f"quiet-{n_events}-{i}" for i in range(8)]  # all their events are acked before the kill
+    busy = [f"busy-{n_events}-{i}" for i in range(16)]  # written to while everything is killed
+    quiet_clients, busy_clients = Clients(app.url), Clients(app.url)
+    quiet_clients.run(make_batches(f"quiet{n_events}", quiet, app.item_ids, 120, threads=2, batch_size=4, seed=3))
+    quiet_before = live_profiles(app.config, quiet)
+    before = replica_pids()
+    assert len(before) == INGRESS_REPLICAS + app.config.serve.user_shards + 1, before  # + the query encoder
+
+    batches = make_batches(f"busy{n_events}", busy, app.item_ids, n_events, threads=4, batch_size=3, seed=4)
+    run = drive_and_kill(busy_clients, batches, lambda: kill_9(before), after_acks=n_events // 3)
+
+    after = wait_for_replacements(run["killed"])
+    assert not set(after.values()) & set(before.values())
+    assert_same_state(live_profiles(app.config, quiet), quiet_before)  # unchanged by the restart
+    for clients in (quiet_clients, busy_clients):
+        assert clients.acked == clients.sent
+        assert_log_holds_acked_once(app.config, clients)
+    assert_live_equals_log(app.config, quiet + busy, tmp_path)
+    with httpx.Client(base_url=app.url, timeout=60) as http:  # every route answers again
+        assert http.get(f"/users/{busy[0]}/recommendations").json()["n_events"] > 0
+        assert http.post("/recommendations/text", json={"text": "space adventure", "k": 3}).status_code == 200
+    print(f"\n{n_events} events, killed {len(before)} replicas {sorted(before.values())} after "
+          f"{run['acked_at_kill']} acks, {busy_clients.resends} resends")
