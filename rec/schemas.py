@@ -12,6 +12,10 @@ import pyarrow as pa
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
 _ID_RE = re.compile(ID_PATTERN)
+# Category names as catalogues write them ("Children's", "Sci-Fi", "Film-Noir"):
+# the quote is allowed and doubled inside SQL literals; nothing else that SQL reads.
+CATEGORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 '&_.\-/+()]{0,63}$"
+_CATEGORY_RE = re.compile(CATEGORY_PATTERN)
 
 # What a catalogue row becomes after normalisation (rec/catalog.py).
 CATALOG_SCHEMA = pa.schema(
@@ -41,3 +45,8 @@ def items_table_schema(dim: int) -> pa.Schema:
 def is_valid_id(value: str) -> bool:
     """True when `value` is a safe item or user id."""
     return bool(_ID_RE.match(value))
+
+
+def is_valid_category(value: object) -> bool:
+    """True for a category name that may go into a LanceDB filter (quotes escaped)."""
+    return isinstance(value, str) and _CATEGORY_RE.fullmatch(value) is not None

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rec.errors import NotReadyError
-from rec.schemas import is_valid_id
+from rec.schemas import is_valid_category, is_valid_id
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,15 @@ def sql_string_list(values: Collection[str]) -> str:
     if bad:
         raise ValueError(f"not a safe id for a filter: {bad[:3]!r}")
     return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def sql_category_filter(categories: Collection[str]) -> str:
+    """`array_has_any(categories, ['A', 'B'])`; every value must be a valid category name."""
+    bad = [c for c in categories if not is_valid_category(c)]
+    if bad:
+        raise ValueError(f"not a valid category for a filter: {bad[:3]!r}")
+    quoted = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(categories))
+    return f"array_has_any(categories, [{quoted}])"
 
 
 class ItemStore:
@@ -102,24 +111,28 @@ class ItemStore:
         return dict(zip(rows["item_id"].to_pylist(), matrix))
 
     def search(
-        self, query: np.ndarray, k: int, exclude: Collection[str] = ()
+        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = ()
     ) -> list[ScoredItem]:
-        """Top-k items by dot product with a unit `query`, minus `exclude`."""
+        """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
+        only items in at least one of them."""
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
-        if prefiltered:
-            builder = builder.where(f"item_id NOT IN {sql_string_list(prefiltered)}", prefilter=True)
+        conditions = [f"item_id NOT IN {sql_string_list(prefiltered)}"] if prefiltered else []
+        if categories:
+            conditions.append(sql_category_filter(categories))
+        if conditions:
+            builder = builder.where(" AND ".join(conditions), prefilter=True)
         fetch = k + (len(exclude) - len(prefiltered))
         rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
         return _scored(rows, exclude)[:k]
 
-    def similar(self, item_id: str, k: int) -> list[ScoredItem]:
+    def similar(self, item_id: str, k: int, categories: Collection[str] = ()) -> list[ScoredItem]:
         """Items nearest to one item's vector, the item itself left out."""
         vector = self.vectors([item_id]).get(item_id)
         if vector is None:
             return []
-        return self.search(vector, k, exclude={item_id})
+        return self.search(vector, k, exclude={item_id}, categories=categories)
 
     def popular(self, n: int) -> list[ScoredItem]:
         """The n most popular items (score = popularity count)."""

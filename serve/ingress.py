@@ -24,7 +24,7 @@ from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig, ServeConfig
 from rec.errors import RecError, UnknownItemError
-from rec.schemas import ID_PATTERN
+from rec.schemas import ID_PATTERN, is_valid_category
 from rec.store import ScoredItem
 from rec.user_state import IncomingEvent, UserProfile, shard_of
 from serve.body_limits import RequestBodyLimits
@@ -35,6 +35,10 @@ from serve.schemas import (
 )
 
 log = logging.getLogger(__name__)
+MAX_CATEGORIES = 20
+CATEGORY_QUERY = Query(
+    None, description="only items in at least one of these categories (repeat the parameter for more)",
+)
 
 api = FastAPI(
     title="Interest recommender",
@@ -139,6 +143,18 @@ class Ingress:
         if expected and api_key != expected:
             raise HTTPException(401, "missing or wrong X-API-Key header")
 
+    def _check_categories(self, categories: list[str] | None, field: str) -> set[str]:
+        """The requested categories as a set; 422 naming `field` for an unsafe or excessive list."""
+        categories = categories or []
+        if len(categories) > MAX_CATEGORIES:
+            raise HTTPException(422, f"{field}: at most {MAX_CATEGORIES} categories, got {len(categories)}")
+        bad = [c for c in categories if not is_valid_category(c)]
+        if bad:
+            raise HTTPException(
+                422, f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
+                     "'&_.-/+(), at most 64 characters)")
+        return set(categories)
+
     def _check_k(self, k: int) -> None:
         if k > self.config.serve.max_k:
             raise HTTPException(422, f"k: must be at most {self.config.serve.max_k}, got {k}")
@@ -212,12 +228,14 @@ class Ingress:
     )
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
+        category: list[str] | None = CATEGORY_QUERY,
     ) -> Recommendations:
         """Top-k items for the user's current interest, without items they already touched:
         from the interest model when one is live and knows the user's items, else from
         the per-event interest vector; a user with no positive event gets popular items."""
         k = k or self.config.serve.default_k
         self._check_k(k)
+        categories = self._check_categories(category, "category")
         live = self._live
         profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -225,12 +243,15 @@ class Ingress:
         if live.model is not None:
             query = live.model.query_vector(profile.recent_items, profile.recent_timestamps)
             if query is not None:
-                items = live.model.scoring.search(query, k, exclude=profile.seen_items)
+                items = live.model.scoring.search(query, k, exclude=profile.seen_items, categories=categories)
                 return self._user_response(live, profile, "interest-model", items, model_version=live.interest.tag)
         if profile.interest is None:
-            items = [item for item in live.popular if item.item_id not in profile.seen_items][:k]
+            items = [
+                item for item in live.popular
+                if item.item_id not in profile.seen_items and (not categories or categories & set(item.categories))
+            ][:k]
             return self._user_response(live, profile, "popular", items)
-        items = live.store.search(profile.interest, k, exclude=profile.seen_items)
+        items = live.store.search(profile.interest, k, exclude=profile.seen_items, categories=categories)
         return self._user_response(live, profile, "interest", items)
 
     @api.delete("/users/{user_id}", response_model=UserDeleted, responses=problem_responses(401, 422))
@@ -247,22 +268,25 @@ class Ingress:
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:
         """Items matching free-text interests, e.g. "I like space adventures and old musicals"."""
         self._check_k(query.k)
+        categories = self._check_categories(query.categories, "categories")
         if len(query.text) > self.config.serve.max_text_chars:
             raise HTTPException(422, f"text: at most {self.config.serve.max_text_chars} characters")
         live = self._live
         vector = await self.query_encoder.embed.remote(query.text, live.encoder)
-        return self._response(live, "text", live.store.search(vector, query.k))
+        return self._response(live, "text", live.store.search(vector, query.k, categories=categories))
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
     async def similar_items(
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
+        category: list[str] | None = CATEGORY_QUERY,
     ) -> Recommendations:
         k = k or self.config.serve.default_k
         self._check_k(k)
+        categories = self._check_categories(category, "category")
         live = self._live
         if not live.store.vectors([item_id]):
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
-        return self._response(live, "similar", live.store.similar(item_id, k))
+        return self._response(live, "similar", live.store.similar(item_id, k, categories))
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -66,6 +66,7 @@ class TextQuery(BaseModel):
 
     text: str = Field(min_length=1, description="free-text interests, e.g. 'slow sci-fi and jazz'")
     k: int = Field(10, ge=1, strict=True)  # strict: `true` or "5" is not a count
+    categories: list[str] | None = Field(None, description="only items in at least one of these categories")
 
 
 class RecommendedItem(BaseModel):

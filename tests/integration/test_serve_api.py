@@ -92,6 +92,31 @@ def test_similar_items(client: httpx.Client) -> None:
     assert client.get("/items/99999/similar").status_code == 404
 
 
+def test_category_filter_on_every_recommendation_route(client: httpx.Client, config: RecConfig) -> None:
+    liked = [i["item_id"] for i in _items_of(config, "Horror")[:3]]
+    client.post("/events", json=[{"user_id": "filtering", "item_id": i, "type": "like"} for i in liked]).raise_for_status()
+    answers = {
+        "user": client.get("/users/filtering/recommendations", params={"category": ["Comedy", "Western"]}),
+        "new user": client.get("/users/filter-new/recommendations", params={"category": ["Comedy", "Western"]}),
+        "similar": client.get(f"/items/{liked[0]}/similar", params={"category": ["Comedy", "Western"]}),
+        "text": client.post("/recommendations/text", json={"text": "scary", "categories": ["Comedy", "Western"]}),
+    }
+    for route, reply in answers.items():
+        assert reply.status_code == 200, (route, reply.text)
+        items = reply.json()["items"]
+        assert len(items) == 10, route
+        assert all({"Comedy", "Western"} & set(i["categories"]) for i in items), (route, items)
+
+
+@pytest.mark.parametrize("category", ["Comedy') OR TRUE --", "Drama\" OR 1=1", "../../etc", ""])
+def test_unsafe_category_is_rejected_or_matches_nothing(client: httpx.Client, category: str) -> None:
+    reply = client.get("/users/filtering/recommendations", params={"category": category})
+    if reply.status_code == 200:  # a quote is allowed in names ("Children's"): escaped, so it matches nothing
+        assert reply.json()["items"] == []
+    else:
+        assert reply.status_code == 422 and "category" in reply.text, reply.text
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

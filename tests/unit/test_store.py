@@ -12,7 +12,7 @@ import pytest
 import rec.store
 from rec.errors import NotReadyError
 from rec.schemas import items_table_schema
-from rec.store import ItemStore, sql_string_list
+from rec.store import ItemStore, sql_category_filter, sql_string_list
 
 DIM = 4
 # i0..i6 lie in the (x, y) plane at 0, 15, ..., 90 degrees from x: their dot
@@ -207,3 +207,25 @@ def test_check_vector_space_refuses_another_models_vectors(store):
     check_vector_space(store, "text-encoder/1")
     with pytest.raises(NotReadyError, match="text-encoder/2"):
         check_vector_space(store, "text-encoder/2")
+
+
+def test_search_within_categories(store):
+    # even rows (i0, i2, ...) are Comedy + Romance, odd rows Drama
+    found = [item.item_id for item in store.search(X, 3, categories={"Drama"})]
+    assert found == ["i1", "i3", "i5"]
+    assert all("Drama" in item.categories for item in store.search(X, 10, categories={"Drama"}))
+    both = {item.item_id for item in store.search(X, 20, categories={"Drama", "Romance"})}
+    assert both == set(IDS)
+    assert [i.item_id for i in store.search(X, 2, exclude={"i1"}, categories={"Drama"})] == ["i3", "i5"]
+    assert store.search(X, 5, categories={"Children's"}) == []  # a quote is escaped, not SQL
+    assert store.search(X, 5, categories={"Drama') OR TRUE --"}) == []  # one odd name, not SQL
+
+
+@pytest.mark.parametrize("bad", ["a\\b", "Drama\" OR 1=1", "x; DROP TABLE items", "../etc", "", "é"])
+def test_category_filter_rejects_unsafe_names(store, bad):
+    with pytest.raises(ValueError, match="not a valid category"):
+        store.search(X, 3, categories={bad})
+
+
+def test_sql_category_filter_doubles_quotes():
+    assert sql_category_filter(["Children's", "Drama"]) == "array_has_any(categories, ['Children''s', 'Drama'])"
