@@ -18,7 +18,7 @@ from ray.serve import Application
 from rec.config import load_config
 from serve.encoder import QueryEncoder
 from serve.ingress import Ingress
-from serve.live import live_interest_model, resolve_live  # noqa: F401 (live_interest_model: moved there)
+from serve.live import resolve_live
 from serve.user_state import UserShardDeployment
 
 log = logging.getLogger(__name__)
