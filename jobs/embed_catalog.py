@@ -9,7 +9,9 @@ encoder's registered version, and the encoder alias) moves to it only after
 the row check passes, so a failed run changes nothing that serve uses. With
 `encoder.source_dir` naming other weights than the champion's, the run
 registers them as a new encoder version and that version becomes champion
-at the end; serve goes live on it at POST /admin/reload. Ends with one JSON line.
+at the end; serve goes live on it at POST /admin/reload. Items added live
+(POST /items, the new-items log) that the catalogue file does not hold are
+embedded with it, so they become regular items. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -27,23 +29,28 @@ import mlflow
 from jobs.cli import run_config_job
 from jobs.udfs import EmbedItems
 from rec import registry
-from rec.catalog import catalog_format, catalog_item_ids
+from rec.catalog import catalog_format, catalog_item_ids, normalize_catalog
 from rec.config import RecConfig
 from rec.embedding import duplicate_ids, popularity_counts
 from rec.errors import DataError
+from rec.item_log import items_to_embed, new_items_catalog
 from rec.schemas import items_table_schema
 
 log = logging.getLogger(__name__)
 
 
-def read_catalog_dataset(path: str, min_blocks: int) -> ray.data.Dataset:
-    """The catalogue as a Ray Dataset, split so every actor gets work."""
+def read_catalog_dataset(path: str, min_blocks: int, extra: pa.Table | None = None) -> ray.data.Dataset:
+    """The catalogue as a Ray Dataset, split so every actor gets work; `extra` rows
+    (normalised, CATALOG_SCHEMA) are appended."""
     fmt = catalog_format(path)
     if fmt == "csv":  # ids stay strings: "007" must not become 7
         options = pacsv.ConvertOptions(column_types={"item_id": pa.string()})
         dataset = ray.data.read_csv(path, convert_options=options)
     else:
         dataset = {"parquet": ray.data.read_parquet, "json": ray.data.read_json}[fmt](path)
+    if extra is not None and extra.num_rows:
+        # A union needs one schema: the file's columns are whatever the platform wrote.
+        dataset = dataset.map_batches(normalize_catalog, batch_format="pyarrow").union(ray.data.from_arrow(extra))
     # One file reads as one block, which only one actor could work on.
     return dataset.repartition(min_blocks)
 
@@ -77,9 +84,13 @@ def embed_catalog(config: RecConfig) -> dict:
             "batch_size": config.embed.batch_size, "num_gpus_per_actor": config.embed.num_gpus_per_actor,
             "max_length": config.encoder.max_length, "dtype": config.encoder.dtype,
         })
-        if dupes := duplicate_ids(catalog_item_ids(config.catalog.path)):
+        catalog_ids = catalog_item_ids(config.catalog.path)
+        if dupes := duplicate_ids(catalog_ids):
             raise DataError(f"catalogue has duplicate item_id values: {dupes[:5]}")
-        dataset = read_catalog_dataset(config.catalog.path, min_blocks=config.embed.actors * 4)
+        live_added = items_to_embed(config.paths.new_items_dir, catalog_ids)
+        dataset = read_catalog_dataset(
+            config.catalog.path, min_blocks=config.embed.actors * 4, extra=new_items_catalog(live_added),
+        )
         embedded = dataset.map_batches(
             EmbedItems,
             fn_constructor_kwargs={
@@ -111,6 +122,7 @@ def embed_catalog(config: RecConfig) -> dict:
             "job": "embed_catalog", "rows": rows, "items_per_s": round(rows / embed_seconds, 1),
             "embed_duration_s": round(embed_seconds, 2), "duration_s": round(time.perf_counter() - started, 2),
             "table": config.embed.table, "table_version": version, "indexed": indexed,
+            "live_added_items": len(live_added),
             "encoder": encoder.tag, "mlflow_run_id": run.info.run_id,
         }
         mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s", "table_version")})

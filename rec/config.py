@@ -9,6 +9,7 @@ runs locally and on a cluster:
     REC_LANCEDB_URI          LanceDB database (folder or object-store URI)
     REC_MLFLOW_TRACKING_URI  MLflow tracking store or server
     REC_EVENT_LOG_DIR        the durable event log
+    REC_NEW_ITEMS_DIR        the durable log of items added live (POST /items)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class PathsConfig(_Strict):
     mlflow_tracking_uri: str | None = None
     mlflow_artifacts_uri: str | None = None
     event_log_dir: str | None = None
+    new_items_dir: str | None = None  # the log of items added live, shared by every ingress replica
     data_dir: str | None = None
 
     def resolved(self) -> "PathsConfig":
@@ -45,12 +47,14 @@ class PathsConfig(_Strict):
         lancedb = os.environ.get("REC_LANCEDB_URI", self.lancedb_uri) or str(home / "lancedb")
         tracking = os.environ.get("REC_MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
         events = os.environ.get("REC_EVENT_LOG_DIR", self.event_log_dir) or str(home / "events")
+        new_items = os.environ.get("REC_NEW_ITEMS_DIR", self.new_items_dir) or str(home / "items")
         return PathsConfig(
             home=str(home),
             lancedb_uri=_absolute_if_local(lancedb),
             mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
             mlflow_artifacts_uri=_absolute_if_local(self.mlflow_artifacts_uri or str(home / "mlartifacts")),
             event_log_dir=_absolute_if_local(events),
+            new_items_dir=_absolute_if_local(new_items),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
         )
 
@@ -137,6 +141,7 @@ class ServeConfig(_Strict):
     default_k: int = Field(10, ge=1)
     max_k: int = Field(100, ge=1)
     max_events_per_request: int = Field(1000, ge=1)
+    max_items_per_request: int = Field(100, ge=1, description="POST /items: each is embedded before the ack")
     max_text_chars: int = Field(2000, ge=1)
     max_body_bytes: int = Field(1_000_000, ge=1, description="request bodies above this get a 413")
     max_json_depth: int = Field(32, ge=2, description="arrays/objects nested deeper get a 422")

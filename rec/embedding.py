@@ -12,12 +12,7 @@ from rec.catalog import normalize_catalog
 from rec.config import CatalogConfig
 from rec.encoder import TextEncoder
 from rec.schemas import items_table_schema
-from rec.text import item_text
-
-
-def item_texts(catalog: pa.Table, config: CatalogConfig) -> list[str]:
-    """The encoder input of each normalised catalogue row."""
-    return [item_text(row, config.text_template, config.list_separator) for row in catalog.to_pylist()]
+from rec.text import catalog_texts as item_texts  # one text function for the job and POST /items
 
 
 def embed_items(

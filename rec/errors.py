@@ -26,6 +26,10 @@ class UnknownItemError(RecError, KeyError):
         return self.args[0]
 
 
+class ItemConflictError(RecError, ValueError):
+    """An item_id that is already known (catalogue or live-added) with other content."""
+
+
 class NotReadyError(RecError, RuntimeError):
     """Something the caller needs has not been built yet (run the embed job)."""
 

@@ -107,8 +107,21 @@ class ItemStore:
             .limit(len(wanted))
             .to_arrow()
         )
-        matrix = _vector_matrix(rows)
+        matrix = vector_matrix(rows)
         return dict(zip(rows["item_id"].to_pylist(), matrix))
+
+    def catalog_rows(self, item_ids: Sequence[str]) -> dict[str, dict]:
+        """Catalogue fields (item_id, title, year, categories, description) of the ids in the table."""
+        if not item_ids:
+            return {}
+        rows = (
+            self.table.search()
+            .where(f"item_id IN {sql_string_list(sorted(set(item_ids)))}")
+            .select(["item_id", "title", "year", "categories", "description"])
+            .limit(len(set(item_ids)))
+            .to_arrow()
+        )
+        return {row["item_id"]: row for row in rows.to_pylist()}
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = ()
@@ -155,7 +168,8 @@ def check_vector_space(store: ItemStore, expected: str) -> None:
         )
 
 
-def _vector_matrix(rows: pa.Table) -> np.ndarray:
+def vector_matrix(rows: pa.Table) -> np.ndarray:
+    """The `vector` column of `rows` as one (N, D) array."""
     column = rows["vector"].combine_chunks()
     dim = column.type.list_size
     return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)

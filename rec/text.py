@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from rec.config import CatalogConfig
 
 _FORMATTER = string.Formatter()
 
@@ -37,3 +42,11 @@ def item_text(item: Mapping[str, Any], template: Sequence[str], list_separator: 
             out.append(part.format(**values))
     return "".join(out).strip()
 
+
+
+def catalog_texts(catalog: "pa.Table", config: "CatalogConfig") -> list[str]:
+    """The encoder input of each normalised catalogue row (rec.catalog.normalize_catalog).
+
+    The one way item text is made: the nightly embed job and POST /items both call it.
+    """
+    return [item_text(row, config.text_template, config.list_separator) for row in catalog.to_pylist()]

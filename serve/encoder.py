@@ -38,6 +38,11 @@ class QueryEncoder:
         """Load `live`'s weights now, so the first query after a swap does not wait for them."""
         self._encoder(live)
 
+    async def encode_texts(self, texts: list[str], live: EncoderVersion) -> np.ndarray:
+        """(N, D) unit vectors of item texts: the same TextEncoder, weights and EncoderConfig
+        as the embed job's actors, so the same vectors as the nightly run for the same text."""
+        return self._encoder(live).encode(texts)
+
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
     async def embed(self, texts: list[str], versions: list[EncoderVersion]) -> list[np.ndarray]:
         """(D,) unit vectors, each made by the encoder version named beside its text."""

@@ -8,6 +8,10 @@ Every route reads the live bundle (serve/live.py) once and answers from it
 alone; the user shards and the query encoder are told which encoder version
 to answer in. A reload swaps the bundle only after every shard holds the new
 version's user states.
+
+Items added live (POST /items) are recommendable at once: each bundle holds
+them in its own vector spaces (serve/fresh_items.py) and every recommendation
+merges the pinned table's top-k with theirs, by the same score.
 """
 
 
@@ -23,15 +27,18 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig, ServeConfig
-from rec.errors import RecError, UnknownItemError
+from rec.errors import ItemConflictError, RecError, UnknownItemError
+from rec.fresh import merge_top_k
+from rec.item_log import NewItem
 from rec.schemas import ID_PATTERN, is_valid_category
 from rec.store import ScoredItem
 from rec.user_state import IncomingEvent, UserProfile, shard_of
 from serve.body_limits import RequestBodyLimits
+from serve.fresh_items import FreshItemsKeeper
 from serve.live import LiveVersion, open_live, resolve_live, version_key
 from serve.schemas import (
-    EventIn, EventsAccepted, RecommendedItem, Recommendations, ReloadResult, TextQuery, UserDeleted,
-    VersionInfo, problem_responses,
+    EventIn, EventsAccepted, ItemIn, ItemsAccepted, RecommendedItem, Recommendations, ReloadResult, TextQuery,
+    UserDeleted, VersionInfo, problem_responses,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +83,8 @@ class Ingress:
         self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
     ) -> None:
         self.config, self.shards, self.query_encoder = config, shards, query_encoder
+        self.fresh_items = FreshItemsKeeper(config, query_encoder)
+        self._pending: LiveVersion | None = None  # the bundle a reload is preparing
         # The live versions come from the aliases, not from init args: a replica
         # that restarts after a reload comes back on the versions then live.
         encoder, interest = await asyncio.to_thread(resolve_live, config)
@@ -90,7 +99,12 @@ class Ingress:
     # -- the live versions ---------------------------------------------------
 
     async def _prepare(self, live: LiveVersion) -> None:
-        """Have every user shard hold `live`'s user states and the query encoder its weights."""
+        """Have every user shard hold `live`'s user states and the query encoder its weights.
+
+        The live-added items are placed in `live`'s spaces first (their text vectors
+        stored for its encoder), so the shards' rebuild from the event log finds them.
+        """
+        await self.fresh_items.catch_up(live)
         await asyncio.gather(
             *(shard.prepare.remote(live.encoder) for shard in self.shards),
             self.query_encoder.prepare.remote(live.encoder),
@@ -112,7 +126,11 @@ class Ingress:
             live = before
             if before.key != (key := version_key(encoder, interest)):
                 live = await asyncio.to_thread(open_live, self.config, encoder, interest, before)
-                await self._prepare(live)
+                self._pending = live  # POST /items meanwhile embeds in both versions
+                try:
+                    await self._prepare(live)
+                finally:
+                    self._pending = None
                 self._live = live
                 log.info("live versions %s -> %s", before.key, key)
         return ReloadResult(
@@ -131,12 +149,22 @@ class Ingress:
     def _version_info(self, live: LiveVersion) -> VersionInfo:
         return VersionInfo(
             encoder=live.encoder.name, encoder_version=live.encoder.tag, items_table=live.encoder.items_table,
-            items_table_version=live.store.version, items=live.item_count, user_shards=len(self.shards),
+            items_table_version=live.store.version, items=live.item_count, fresh_items=len(live.fresh.text),
+            user_shards=len(self.shards),
             interest_model=live.interest.tag if live.interest else None,
             scoring_table_version=live.model.scoring.version if live.model else None,
         )
 
     # -- helpers -------------------------------------------------------------
+
+    async def _current(self) -> LiveVersion:
+        """The live bundle, with the items other replicas logged since the last request placed."""
+        live = self._live
+        try:
+            await self.fresh_items.catch_up(live)
+        except Exception:  # e.g. the query encoder is restarting: answer without the newest items
+            log.exception("could not place new live-added items; answering without them for now")
+        return live
 
     def _check_key(self, api_key: str | None) -> None:
         expected = self.config.serve.api_key
@@ -205,8 +233,9 @@ class Ingress:
             raise HTTPException(413, f"body: at most {self.config.serve.max_events_per_request} events per request")
         now = time.time()
         incoming = [self._to_incoming(e, now) for e in events]
-        live = self._live
+        live = await self._current()
         vectors = live.store.vectors([e.item_id for e in incoming])
+        vectors.update(live.fresh.text.vectors({e.item_id for e in incoming} - vectors.keys()))  # live-added
         unknown = sorted({e.item_id for e in incoming} - vectors.keys())
         if unknown:  # nothing is written unless every event is valid
             raise HTTPException(422, str(UnknownItemError(unknown)))
@@ -223,6 +252,48 @@ class Ingress:
             duplicates=sum(r.duplicates for r in results),
         )
 
+    @api.post(
+        "/items", response_model=ItemsAccepted, summary="Add brand-new items, recommendable at once",
+        responses=problem_responses(401, 409, 413, 422, 503),
+    )
+    async def post_items(
+        self,
+        body: ItemIn | list[ItemIn] = Body(...),
+        x_api_key: str | None = Header(None),
+    ) -> ItemsAccepted:
+        """Add one item or a list: each is embedded from its text by the live encoder, logged
+        durably (fsynced) and recommendable at once, before the nightly embed makes it a
+        catalogue item. Re-posting an identical item changes nothing; an item_id already
+        known with other content is a 409."""
+        self._check_key(x_api_key)
+        posted = body if isinstance(body, list) else [body]
+        if not posted:
+            raise HTTPException(422, "body: the item list is empty")
+        if len(posted) > self.config.serve.max_items_per_request:
+            raise HTTPException(413, f"body: at most {self.config.serve.max_items_per_request} items per request")
+        items = self._distinct_items(posted)
+        live = await self._current()
+        try:
+            added, _ = await self.fresh_items.add(items, live, self._pending)
+        except ItemConflictError as exc:
+            raise HTTPException(409, str(exc)) from None
+        except Exception as exc:  # the encoder or the vector table failed before anything was logged
+            log.exception("POST /items failed")
+            raise HTTPException(503, f"items not added, nothing was logged: {exc!r}") from None
+        return ItemsAccepted(
+            received=len(posted), added=len(added), duplicates=len(posted) - len(added),
+            encoder_version=live.encoder.tag,
+        )
+
+    @staticmethod
+    def _distinct_items(posted: list[ItemIn]) -> list[NewItem]:
+        """One NewItem per item_id; 422 if one request gives an id twice with different content."""
+        items: dict[str, NewItem] = {}
+        for item in (p.to_new_item() for p in posted):
+            if items.setdefault(item.item_id, item).content() != item.content():
+                raise HTTPException(422, f"item_id: {item.item_id!r} is given twice with different content")
+        return list(items.values())
+
     @api.get(
         "/users/{user_id}/recommendations", response_model=Recommendations, responses=problem_responses(422, 503),
     )
@@ -236,14 +307,17 @@ class Ingress:
         k = k or self.config.serve.default_k
         self._check_k(k)
         categories = self._check_categories(category, "category")
-        live = self._live
+        live = await self._current()
         profile = await self.shards[shard_of(user_id, len(self.shards))].profile.remote(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         if live.model is not None:
             query = live.model.query_vector(profile.recent_items, profile.recent_timestamps)
             if query is not None:
-                items = live.model.scoring.search(query, k, exclude=profile.seen_items, categories=categories)
+                items = merge_top_k(
+                    live.model.scoring.search(query, k, exclude=profile.seen_items, categories=categories),
+                    live.fresh.model.search(query, k, exclude=profile.seen_items, categories=categories), k,
+                )
                 return self._user_response(live, profile, "interest-model", items, model_version=live.interest.tag)
         if profile.interest is None:
             items = [
@@ -251,7 +325,10 @@ class Ingress:
                 if item.item_id not in profile.seen_items and (not categories or categories & set(item.categories))
             ][:k]
             return self._user_response(live, profile, "popular", items)
-        items = live.store.search(profile.interest, k, exclude=profile.seen_items, categories=categories)
+        items = merge_top_k(
+            live.store.search(profile.interest, k, exclude=profile.seen_items, categories=categories),
+            live.fresh.text.search(profile.interest, k, exclude=profile.seen_items, categories=categories), k,
+        )
         return self._user_response(live, profile, "interest", items)
 
     @api.delete("/users/{user_id}", response_model=UserDeleted, responses=problem_responses(401, 422))
@@ -271,9 +348,13 @@ class Ingress:
         categories = self._check_categories(query.categories, "categories")
         if len(query.text) > self.config.serve.max_text_chars:
             raise HTTPException(422, f"text: at most {self.config.serve.max_text_chars} characters")
-        live = self._live
+        live = await self._current()
         vector = await self.query_encoder.embed.remote(query.text, live.encoder)
-        return self._response(live, "text", live.store.search(vector, query.k, categories=categories))
+        items = merge_top_k(
+            live.store.search(vector, query.k, categories=categories),
+            live.fresh.text.search(vector, query.k, categories=categories), query.k,
+        )
+        return self._response(live, "text", items)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
     async def similar_items(
@@ -283,10 +364,17 @@ class Ingress:
         k = k or self.config.serve.default_k
         self._check_k(k)
         categories = self._check_categories(category, "category")
-        live = self._live
-        if not live.store.vectors([item_id]):
+        live = await self._current()
+        vector = live.store.vectors([item_id]).get(item_id)
+        if vector is None:
+            vector = live.fresh.text.vectors([item_id]).get(item_id)
+        if vector is None:
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
-        return self._response(live, "similar", live.store.similar(item_id, k, categories))
+        items = merge_top_k(
+            live.store.search(vector, k, exclude={item_id}, categories=categories),
+            live.fresh.text.search(vector, k, exclude={item_id}, categories=categories), k,
+        )
+        return self._response(live, "similar", items)
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -26,8 +26,29 @@ class InterestModelRunner:
         self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
         check_vector_space(self.scoring, version.tag)
 
+    @property
+    def dim(self) -> int:
+        """D of the scoring vectors (d, or d + 1 with the item bias)."""
+        return int(self.item_table.shape[1])
+
+    def knows(self, item_id: str) -> bool:
+        """Whether the item is in the model's own item table (and its scoring table)."""
+        return item_id in self.index
+
+    def project_text(self, text_vectors: np.ndarray) -> np.ndarray:
+        """Scoring vectors (M, D) of items the model has never seen, from their text vectors
+        (M, E) of the live encoder: the model's cold-item path (text projection + text bias)."""
+        with torch.no_grad():
+            text = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
+            return self.model.project_text(text).float().numpy()
+
     def query_vector(self, recent_items: Sequence[str], recent_timestamps: Sequence[float]) -> np.ndarray | None:
-        """(D,) query vector, or None when no item of the history is known to the model."""
+        """(D,) query vector, or None when no item of the history is known to the model.
+
+        Items the model has no index for (live-added ones, or catalogue items newer than
+        the model) are left out of the history: the model reads item indices, so it cannot
+        take their projected vectors as input. They are still candidates (serve/fresh_items.py).
+        """
         known = [(self.index[i], t) for i, t in zip(recent_items, recent_timestamps) if i in self.index]
         if not known:
             return None

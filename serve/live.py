@@ -15,9 +15,11 @@ from dataclasses import dataclass
 
 from rec.config import RecConfig
 from rec.errors import NotReadyError
+from rec.fresh_store import FreshVectorTable
 from rec.interest_registry import InterestModelVersion, resolve_interest_model
 from rec.registry import EncoderVersion, resolve_encoder
 from rec.store import ItemStore, ScoredItem, check_vector_space
+from serve.fresh_items import FreshSet
 from serve.interest_model import InterestModelRunner
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ class LiveVersion:
     item_count: int
     interest: InterestModelVersion | None  # only one trained on `encoder`'s vectors
     model: InterestModelRunner | None
+    # Live-added items in this bundle's spaces; filled from the new-items log (serve/fresh_items.py).
+    # The one mutable part: append-only, and never shared with another bundle.
+    fresh: FreshSet
 
     @property
     def key(self) -> tuple:
@@ -62,7 +67,11 @@ def open_live(
     config: RecConfig, encoder: EncoderVersion, interest: InterestModelVersion | None,
     reuse: LiveVersion | None = None,
 ) -> LiveVersion:
-    """Open the bundle (slow: LanceDB, model files); parts equal to `reuse`'s are shared."""
+    """Open the bundle (slow: LanceDB, model files); parts equal to `reuse`'s are shared.
+
+    The fresh set starts empty, even when reusing: its items are placed again from the
+    log before the bundle goes live (Ingress._prepare), in this bundle's vector spaces.
+    """
     same_items = reuse is not None and (reuse.encoder.tag, reuse.store.version) == (
         encoder.tag, encoder.items_table_version
     )
@@ -78,7 +87,11 @@ def open_live(
         model = reuse.model
     else:
         model = InterestModelRunner(config, interest)
-    return LiveVersion(encoder, store, popular, item_count, interest, model)
+    fresh = FreshSet(
+        store.dim, model.dim if model else None,
+        FreshVectorTable(config.paths.lancedb_uri, encoder.items_table, encoder.tag),
+    )
+    return LiveVersion(encoder, store, popular, item_count, interest, model, fresh)
 
 
 def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestModelVersion | None:

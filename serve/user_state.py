@@ -9,6 +9,8 @@ import numpy as np
 from ray import serve
 
 from rec.config import RecConfig
+from rec.fresh_store import FreshVectorTable, ItemVectorLookup
+from rec.item_log import NewItemLog, new_items_log_path
 from rec.registry import EncoderVersion, resolve_encoder
 from rec.store import ItemStore, check_vector_space
 from rec.user_state import ApplyResult, IncomingEvent, UserProfile, UserShard
@@ -33,6 +35,7 @@ class UserShardDeployment:
     def __init__(self, shard: int, config: RecConfig) -> None:
         self.config = config
         self.stores: dict[str, ItemStore] = {}  # item vectors of each version held
+        self.item_log = NewItemLog(new_items_log_path(config.paths.new_items_dir))  # items added live
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
             config=config.interest, history_length=config.serve.history_length,
@@ -50,7 +53,8 @@ class UserShardDeployment:
             return live.tag
         store = ItemStore(self.config.paths.lancedb_uri, live.items_table, live.items_table_version)
         check_vector_space(store, live.tag)
-        self.state.prepare(live.tag, store.dim, store.vectors)
+        fresh = FreshVectorTable(self.config.paths.lancedb_uri, live.items_table, live.tag)
+        self.state.prepare(live.tag, store.dim, ItemVectorLookup(store, fresh, self.item_log, self.config.catalog))
         self.stores[live.tag] = store
         self.stores = {tag: held for tag, held in self.stores.items() if self.state.holds(tag)}
         return live.tag
