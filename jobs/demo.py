@@ -20,6 +20,7 @@ import time
 import httpx
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import ray
 from ray import serve
 
 from jobs.cli import setup_logging
@@ -96,24 +97,25 @@ def main() -> None:
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(args.config)
-    init_ray()
-    started = time.perf_counter()
-    serve.start(http_options={"host": "127.0.0.1", "port": 8000})
-    serve.run(build_app(AppArgs(config=args.config)), name="recommender", route_prefix="/")
-    log.info("serve app up in %.1fs", time.perf_counter() - started)
-    with httpx.Client(base_url=BASE_URL, timeout=60) as client:
-        show(client, demo_events(config, args.users, args.events_per_user))
-    print(json.dumps({"job": "demo", "url": BASE_URL, "startup_s": round(time.perf_counter() - started, 1)}))
-    if args.exit:
-        serve.shutdown()
-        return
-    # Ctrl-C, or a TERM from a supervisor, shuts the app down cleanly.
+    # Ctrl-C, or a TERM from a supervisor, shuts the app and the local Ray down cleanly,
+    # also while the app is still starting (a TERM before this line would orphan Ray).
     signal.signal(signal.SIGTERM, _interrupt)
+    init_ray()
     try:
-        while True:
+        started = time.perf_counter()
+        serve.start(http_options={"host": "127.0.0.1", "port": 8000})
+        serve.run(build_app(AppArgs(config=args.config)), name="recommender", route_prefix="/")
+        log.info("serve app up in %.1fs", time.perf_counter() - started)
+        with httpx.Client(base_url=BASE_URL, timeout=60) as client:
+            show(client, demo_events(config, args.users, args.events_per_user))
+        print(json.dumps({"job": "demo", "url": BASE_URL, "startup_s": round(time.perf_counter() - started, 1)}))
+        while not args.exit:
             time.sleep(3600)
     except KeyboardInterrupt:
+        pass
+    finally:
         serve.shutdown()
+        ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,15 @@ zero-initialised and used only for items that had training data ("warm"); a
 cold item is its text projection alone. The same vectors are the Transformer's
 inputs and its outputs' scoring targets (tied).
 
+Time (seed 001's time-weighted attention over behaviour): with
+``use_time_gaps`` each event adds an embedding of the log-bucketed gap to the
+one before it; with ``time_attention`` every attention layer adds a learned
+bias per head and log bucket of the time between query and key events, so the
+model can weigh "the films rated in the same second as the latest one" (a
+page of ratings: half of MovieLens' consecutive events share a timestamp)
+apart from older interests. Timestamps enter only as differences, so a model
+behaves the same at any date.
+
 Serving contract (all that the product needs):
 
 * :meth:`InterestEvolutionModel.item_vectors` -> ``(N, D)`` item vectors for the vector DB;
@@ -52,6 +61,7 @@ class SequenceModelConfig:
     time_limit_s: float = 480.0  # wall-clock cap of the training loop
     seed: int = 0
     use_time_gaps: bool = False  # add an embedding of the bucketed log time gap
+    time_attention: bool = False  # attention bias learned per bucket of the time between two events
     time_buckets: int = 24
     item_bias: bool = True  # per-item bias, folded into the vectors as an extra dimension
     adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
@@ -60,6 +70,7 @@ class SequenceModelConfig:
     ema_decay: float = 0.99  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
     refit_with_valid: bool = False  # after early stopping, retrain on train + valid for the best epoch count
+    new_item_boost: float = 0.0  # score added to items without training data (exposure for new items)
     threads: int = 2
 
     def __post_init__(self) -> None:
@@ -79,32 +90,42 @@ class SequenceModelConfig:
         return cls(**values)
 
 
-def time_gap_buckets(timestamps: np.ndarray, n_buckets: int) -> np.ndarray:
-    """Bucket ids (T,) of the gap to the previous event: 0 for the first, else 1 + floor(log2(1 + gap_s))."""
-    ts = np.asarray(timestamps, dtype=np.float64)  # (T,)
-    gaps = np.diff(ts, prepend=ts[:1]) if ts.size else ts
-    buckets = 1 + np.floor(np.log2(1.0 + np.maximum(gaps, 0.0))).astype(np.int64)
-    buckets[:1] = 0
-    return np.minimum(buckets, n_buckets - 1)
+def log_time_buckets(seconds: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """Bucket ids (same shape, int64) of durations: floor(log2(1 + seconds)), capped at ``n_buckets - 1``.
+
+    Bucket 0 is "the same second": MovieLens rates a page of films at once.
+    """
+    return torch.log2(1.0 + seconds.clamp(min=0.0)).floor().long().clamp(max=n_buckets - 1)
+
+
+def relative_times(timestamps: np.ndarray) -> np.ndarray:
+    """Seconds (T,) float32 relative to the last event: small near the present, where precision matters."""
+    ts = np.asarray(timestamps, dtype=np.float64)
+    return (ts - ts[-1]).astype(np.float32) if ts.size else ts.astype(np.float32)
 
 
 class CausalBlock(nn.Module):
     """Pre-norm Transformer block: masked self-attention then a GELU feed-forward."""
 
-    def __init__(self, d: int, heads: int, dropout: float) -> None:
+    def __init__(self, d: int, heads: int, dropout: float, time_buckets: int = 0) -> None:
         super().__init__()
         self.heads = heads
+        # One learned attention bias per head and bucket of |t_query - t_key| (0: no time bias).
+        self.time_bias = nn.Embedding(time_buckets, heads) if time_buckets else None
+        if self.time_bias is not None:
+            nn.init.zeros_(self.time_bias.weight)
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.out = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-        """``x`` (B, T, d); ``allowed`` (B, 1, T, T) bool, True where a query may attend a key."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x`` (B, T, d); ``mask`` (B, 1, T, T) bool, True where a query may attend a key, or
+        (B, H, T, T) float, added to the attention logits (-inf where it may not)."""
         b, t, d = x.shape
         q, k, v = self.qkv(self.norm1(x)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))  # (B, H, T, d / H)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # (B, H, T, d / H)
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, T, d / H)
         x = x + self.drop(self.out(att.transpose(1, 2).reshape(b, t, d)))
         return x + self.drop(self.ff(self.norm2(x)))
 
@@ -139,7 +160,10 @@ class InterestEvolutionModel(nn.Module):
         self.pos = nn.Embedding(config.max_len, d)
         nn.init.normal_(self.pos.weight, std=0.5)
         self.gap = nn.Embedding(config.time_buckets, d) if config.use_time_gaps else None
-        self.blocks = nn.ModuleList(CausalBlock(d, config.heads, config.dropout) for _ in range(config.layers))
+        pair_buckets = config.time_buckets if config.time_attention else 0
+        self.blocks = nn.ModuleList(
+            CausalBlock(d, config.heads, config.dropout, pair_buckets) for _ in range(config.layers)
+        )
         self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(config.dropout)
 
@@ -162,22 +186,41 @@ class InterestEvolutionModel(nn.Module):
             adj = torch.cat([adj, self.bias_adjust.weight], dim=1)  # (N, d + 1)
         return self.project_text(self.text) + adj * keep[:, None].to(adj.dtype)
 
-    def encode(self, items: torch.Tensor, gaps: torch.Tensor | None, table: torch.Tensor) -> torch.Tensor:
-        """Hidden states (B, T, d) for left-padded ``items`` (B, T) (pad = N) and ``gaps`` (B, T)."""
-        t, d = items.shape[1], self.config.d
+    @property
+    def uses_time(self) -> bool:
+        return self.config.use_time_gaps or self.config.time_attention
+
+    def encode(self, items: torch.Tensor, times: torch.Tensor | None, table: torch.Tensor) -> torch.Tensor:
+        """Hidden states (B, T, d) for left-padded ``items`` (B, T) (pad = N) and their ``times``
+        (B, T) float seconds (any origin; see :func:`relative_times`), needed by the time features."""
+        t, d, cfg = items.shape[1], self.config.d, self.config
         pad = items == self.n_items  # (B, T)
         x = F.embedding(items.clamp(max=self.n_items - 1), table[:, :d]) * math.sqrt(d)  # (B, T, d)
         x = x.masked_fill(pad[..., None], 0.0)
-        x = x + self.pos.weight[self.config.max_len - t :][None]  # last position = max_len - 1
-        if self.gap is not None and gaps is not None:
-            x = x + self.gap(gaps)
+        x = x + self.pos.weight[cfg.max_len - t :][None]  # last position = max_len - 1
+        if self.gap is not None and times is not None:  # gap to the previous event; 0 for the first one
+            gaps = 1 + log_time_buckets(times.diff(dim=1, prepend=times[:, :1]), cfg.time_buckets)  # (B, T)
+            first = F.pad(pad[:, :-1], (1, 0), value=True)  # (B, T): the previous position is padding
+            x = x + self.gap(gaps.masked_fill(first, 0).clamp(max=cfg.time_buckets - 1))
         x = self.drop(x)
         causal = torch.ones(t, t, dtype=torch.bool, device=items.device).tril()  # (T, T)
         allowed = causal[None] & ~pad[:, None, :]  # (B, T, T): no padding keys
         allowed = (allowed | torch.eye(t, dtype=torch.bool, device=items.device))[:, None]  # self always
-        for block in self.blocks:
-            x = block(x, allowed)
+        masks = [allowed] * len(self.blocks)
+        if cfg.time_attention and times is not None and self.blocks:
+            masks = self._time_biases(times, allowed)
+        for block, mask in zip(self.blocks, masks):
+            x = block(x, mask)
         return self.norm(x)
+
+    def _time_biases(self, times: torch.Tensor, allowed: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's additive attention mask (B, H, T, T): its bias for the log bucket of
+        |t_query - t_key|, -inf where not ``allowed`` (B, 1, T, T). One lookup for all layers
+        (the per-layer ones cost as much as the attention itself at serving)."""
+        buckets = log_time_buckets((times[:, :, None] - times[:, None, :]).abs(), self.config.time_buckets)
+        table = torch.cat([block.time_bias.weight for block in self.blocks], dim=1)  # (buckets, L * H)
+        bias = F.embedding(buckets, table).permute(0, 3, 1, 2)  # (B, L * H, T, T)
+        return list(bias.masked_fill(~allowed, float("-inf")).split(self.config.heads, dim=1))
 
     def to_query(self, hidden: torch.Tensor) -> torch.Tensor:
         """Append the constant-1 bias coordinate to hidden states (..., d) when ``item_bias``."""
@@ -185,15 +228,35 @@ class InterestEvolutionModel(nn.Module):
             return hidden
         return torch.cat([hidden, hidden.new_ones(*hidden.shape[:-1], 1)], dim=-1)  # (..., d + 1)
 
-    def forward(self, items: torch.Tensor, gaps: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, items: torch.Tensor, times: torch.Tensor | None = None) -> torch.Tensor:
         """Scores (B, T, N) of every item after every position of ``items`` (B, T)."""
         table = self.item_table()  # (N, D)
-        return self.to_query(self.encode(items, gaps, table)) @ table.T
+        return self.to_query(self.encode(items, times, table)) @ table.T
+
+    def _boosted(self, vectors: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """``vectors`` (M, D) with ``new_item_boost`` added to the bias of rows where ``new`` (M,) is set.
+
+        The boost is a ranking policy, not a learned quantity: an item without
+        training data gets a vector from its text alone, which ranks it below
+        established items that users are known to pick; the boost trades some
+        accuracy on those for exposure of new items (README, "Quality").
+        """
+        if not (self.config.item_bias and self.config.new_item_boost):
+            return vectors
+        vectors = vectors.clone()
+        vectors[new, -1] += self.config.new_item_boost  # the bias coordinate
+        return vectors
 
     @torch.no_grad()
     def item_vectors(self) -> np.ndarray:
-        """Item vectors (N, D) float32, rows in item-index order (what goes to the vector DB)."""
-        return self.item_table().float().cpu().numpy()
+        """Scoring vectors (N, D) float32, rows in item-index order (what goes to the vector DB)."""
+        return self._boosted(self.item_table(), ~self.warm).float().cpu().numpy()
+
+    @torch.no_grad()
+    def new_item_vectors(self, text_vectors: np.ndarray) -> np.ndarray:
+        """Scoring vectors (M, D) float32 of items known only by their text vectors (M, E), e.g. added live."""
+        vectors = self.project_text(torch.as_tensor(np.asarray(text_vectors, dtype=np.float32)))
+        return self._boosted(vectors, torch.ones(len(vectors), dtype=torch.bool)).float().cpu().numpy()
 
     @torch.no_grad()
     def user_vectors(
@@ -207,9 +270,9 @@ class InterestEvolutionModel(nn.Module):
         """
         was_training = self.training
         self.eval()
-        items, gaps = pad_histories(histories, timestamps, self.config, self.n_items)
+        items, times = pad_histories(histories, timestamps if self.uses_time else None, self.config, self.n_items)
         table = self.item_table() if table is None else table
-        hidden = self.encode(items, gaps, table)[:, -1]  # (B, d)
+        hidden = self.encode(items, times, table)[:, -1]  # (B, d)
         self.train(was_training)
         return self.to_query(hidden).float().cpu().numpy()
 
@@ -220,17 +283,18 @@ def pad_histories(
     config: SequenceModelConfig,
     pad: int,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Left-pad the last ``max_len`` events: items (B, T) with ``pad``, gap buckets (B, T) or None."""
+    """Left-pad the last ``max_len`` events: items (B, T) with ``pad``; with ``timestamps``, also
+    their :func:`relative_times` (B, T) float32 (0 at padding), else None."""
     t = max(1, min(config.max_len, max((len(h) for h in histories), default=1)))
     items = np.full((len(histories), t), pad, dtype=np.int64)  # (B, T)
-    gaps = np.zeros((len(histories), t), dtype=np.int64) if config.use_time_gaps else None
+    times = None if timestamps is None else np.zeros((len(histories), t), dtype=np.float32)
     for row, hist in enumerate(histories):
         hist = np.asarray(hist, dtype=np.int64)[-t:]
         if hist.size:
             items[row, t - hist.size :] = hist
-        if gaps is not None and timestamps is not None and hist.size:
-            gaps[row, t - hist.size :] = time_gap_buckets(np.asarray(timestamps[row])[-t:], config.time_buckets)
-    return torch.from_numpy(items), None if gaps is None else torch.from_numpy(gaps)
+            if times is not None:
+                times[row, t - hist.size :] = relative_times(np.asarray(timestamps[row])[-t:])
+    return torch.from_numpy(items), None if times is None else torch.from_numpy(times)
 
 
 def save_model(model: InterestEvolutionModel, folder: str | Path) -> Path:

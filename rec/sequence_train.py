@@ -23,10 +23,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from rec.metrics import ScoreFn, mask_excluded, ndcg_at_k, rank_targets
-from rec.sequence import InterestEvolutionModel, SequenceModelConfig, time_gap_buckets
+from rec.sequence import InterestEvolutionModel, SequenceModelConfig, relative_times
 from rec.splits import IdIndex, LeaveOneOutSplit
 
 logger = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ def _windows(
     sequences: Sequence[np.ndarray], times: Sequence[np.ndarray] | None, config: SequenceModelConfig,
     rng: np.random.Generator,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One training window per user with >= 2 events: inputs (n,), targets (n, K), gap buckets (n,).
+    """One training window per user with >= 2 events: inputs (n,), targets (n, K), relative times (n,).
 
     A history longer than ``max_len + 1`` gets a random window of that length.
     Target column ``k`` is the item ``k + 1`` steps ahead (-1 past the end), ``K = future_window``.
@@ -106,17 +105,17 @@ def _windows(
             continue
         end = len(seq) if len(seq) <= config.max_len + 1 else int(rng.integers(config.max_len + 1, len(seq) + 1))
         start = max(0, end - config.max_len - 1)
-        gaps = np.zeros(end - start - 1, np.int64)
-        if times is not None and config.use_time_gaps:
-            gaps = time_gap_buckets(times[u][start : end - 1], config.time_buckets)
+        rel = np.zeros(end - start - 1, np.float32)
+        if times is not None:
+            rel = relative_times(times[u][start : end - 1])
         ahead = np.arange(start, end - 1)[:, None] + np.arange(1, config.future_window + 1)  # (n, K)
         targets = np.where(ahead < len(seq), np.asarray(seq)[np.minimum(ahead, len(seq) - 1)], -1)
-        out.append((np.asarray(seq[start : end - 1]), targets, gaps))
+        out.append((np.asarray(seq[start : end - 1]), targets, rel))
     return out
 
 
 def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.random.Generator) -> list:
-    """Group windows of similar length (less padding) into left-padded (x, y, gaps) batches (B, L)."""
+    """Group windows of similar length (less padding) into left-padded (x, y, times) batches (B, L)."""
     lengths = np.array([len(w[0]) for w in windows])  # (U,)
     order = np.argsort(lengths + rng.random(len(lengths)) * 8, kind="stable")  # jittered length sort
     groups = np.array_split(order, max(1, int(np.ceil(len(order) / config.batch_size))))
@@ -125,7 +124,7 @@ def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.r
         length = int(lengths[group].max())
         x = np.full((len(group), length), n_items, np.int64)
         y = np.full((len(group), length, config.future_window), -1, np.int64)
-        g = np.zeros((len(group), length), np.int64)
+        g = np.zeros((len(group), length), np.float32)
         for row, i in enumerate(group):
             n = lengths[i]
             x[row, length - n :], y[row, length - n :], g[row, length - n :] = windows[i]
@@ -143,10 +142,13 @@ def _seen_mask(x: torch.Tensor, keep: torch.Tensor, n_items: int) -> torch.Tenso
     return first[rows, :n_items] <= pos[keep][:, None]  # (M, N)
 
 
-def _future_nll(logp: torch.Tensor, targets: torch.Tensor, future_weight: float) -> torch.Tensor:
-    """Weighted mean NLL of ``targets`` (M, K) under ``logp`` (M, N); column 0 weighs 1, the rest
-    ``future_weight``; missing targets (-1) and masked ones (-inf) are skipped."""
-    nll = -logp.gather(1, targets.clamp(min=0))  # (M, K)
+def _future_nll(logits: torch.Tensor, targets: torch.Tensor, future_weight: float) -> torch.Tensor:
+    """Weighted mean softmax NLL of ``targets`` (M, K) under ``logits`` (M, N); column 0 weighs 1,
+    the rest ``future_weight``; missing targets (-1) and masked ones (-inf) are skipped.
+
+    ``logsumexp`` minus the gathered target logits: the (M, N) log-softmax is never materialised.
+    """
+    nll = torch.logsumexp(logits, dim=1, keepdim=True) - logits.gather(1, targets.clamp(min=0))  # (M, K)
     weight = torch.full(targets.shape[1:], future_weight).index_fill(0, torch.tensor([0]), 1.0)  # (K,)
     weight = weight * ((targets >= 0) & torch.isfinite(nll))  # (M, K)
     return (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum().clamp(min=1e-8)
@@ -156,7 +158,7 @@ def _train_epoch(
     model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches: list, rng: np.random.Generator,
     ema: InterestEvolutionModel | None = None,
 ) -> float:
-    """One pass over ``batches`` of (x, y, gaps) arrays; returns the mean loss. Updates ``ema`` if given."""
+    """One pass over ``batches`` of (x, y, times) arrays; returns the mean loss. Updates ``ema`` if given."""
     model.train()
     cfg, losses = model.config, []
     for x, y, g in batches:
@@ -165,13 +167,15 @@ def _train_epoch(
         if cfg.adjust_dropout > 0:
             drop = torch.from_numpy(rng.random(model.n_items) < cfg.adjust_dropout)  # (N,)
         table = model.item_table(drop)  # (N, D)
-        hidden = model.encode(x, g if cfg.use_time_gaps else None, table)  # (B, L, d)
+        hidden = model.encode(x, g if model.uses_time else None, table)  # (B, L, d)
         keep = y[..., 0] >= 0  # (B, L)
         logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
-        logits = logits.masked_fill(~model.warm[None], float("-inf"))
+        blocked = ~model.warm[None]  # (1, N): items never observed in training are no negatives
         if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
-            logits = logits.masked_fill(_seen_mask(x, keep, model.n_items), float("-inf"))
-        loss = _future_nll(F.log_softmax(logits, dim=1), y[keep], cfg.future_weight)
+            blocked = blocked | _seen_mask(x, keep, model.n_items)  # (M, N)
+        # In place: the matmul's backward does not need its output, and the logits are the
+        # largest tensor of the step.
+        loss = _future_nll(logits.masked_fill_(blocked, float("-inf")), y[keep], cfg.future_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -197,7 +201,7 @@ def train_interest_model(
 
     ``train_sequences[u]`` (n_u,) item indices into ``item_text_vectors`` (N, E);
     ``valid_targets`` (U,) the item following each sequence (-1: none);
-    ``train_times[u]`` (n_u,) unix seconds, needed when ``config.use_time_gaps``;
+    ``train_times[u]`` (n_u,) unix seconds, needed by the time features (``use_time_gaps``, ``time_attention``);
     ``fixed_epochs``: train exactly that many epochs and keep the last state, no validation;
     ``warm`` (N,) bool: the items that get learned adjustments (default: those in the sequences).
     Returns the best model (eval mode) and one dict per epoch.

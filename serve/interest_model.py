@@ -37,10 +37,9 @@ class InterestModelRunner:
 
     def project_text(self, text_vectors: np.ndarray) -> np.ndarray:
         """Scoring vectors (M, D) of items the model has never seen, from their text vectors
-        (M, E) of the live encoder: the model's cold-item path (text projection + text bias)."""
-        with torch.no_grad():
-            text = torch.as_tensor(np.asarray(text_vectors, dtype=np.float32))
-            return self.model.project_text(text).float().numpy()
+        (M, E) of the live encoder: the model's cold-item path (text projection + text bias,
+        plus its ``new_item_boost``), exactly as the scoring table has them for its cold items."""
+        return self.model.new_item_vectors(text_vectors)
 
     def query_vector(self, recent_items: Sequence[str], recent_timestamps: Sequence[float]) -> np.ndarray | None:
         """(D,) query vector, or None when no item of the history is known to the model.

@@ -107,7 +107,8 @@ def model_config_path(rec_home: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-model-app")},
-        "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1}},
+        "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1,
+                            "use_time_gaps": True, "time_attention": True}},  # served times must match
     }))
     return path
 

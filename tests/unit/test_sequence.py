@@ -12,9 +12,9 @@ from rec.sequence import (
     InterestEvolutionModel,
     SequenceModelConfig,
     load_model,
+    log_time_buckets,
     pad_histories,
     save_model,
-    time_gap_buckets,
 )
 from rec.sequence_train import fit_on_split, train_interest_model, validation_ndcg
 from rec.splits import IdIndex, leave_one_out_split
@@ -101,9 +101,36 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         SequenceModelConfig(d=10, heads=3)
 
 
-def test_time_gap_buckets() -> None:
-    buckets = time_gap_buckets(np.array([100.0, 100.0, 101.0, 1e9]), 8)
-    np.testing.assert_array_equal(buckets, [0, 1, 2, 7])  # first event, 0 s, 1 s, capped
+def test_log_time_buckets() -> None:
+    buckets = log_time_buckets(torch.tensor([0.0, 1.0, 3.0, 4.0, 1e9, -5.0]), 8)
+    np.testing.assert_array_equal(buckets.numpy(), [0, 1, 2, 2, 7, 0])  # same second, 1 s, 3-4 s, capped
+
+
+@pytest.mark.parametrize("feature", ["use_time_gaps", "time_attention"])
+def test_time_features_change_the_query_and_only_through_times(feature: str) -> None:
+    model = _model(**{feature: True})
+    with torch.no_grad():  # a non-zero time embedding / bias, as after training
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    hist = [np.array([1, 2, 3])]
+    same_second = model.user_vectors(hist, [np.array([50.0, 100.0, 100.0])])
+    shifted = model.user_vectors(hist, [np.array([1050.0, 1100.0, 1100.0])])  # same gaps, other origin
+    a_day_apart = model.user_vectors(hist, [np.array([0.0, 86400.0, 172800.0])])
+    np.testing.assert_allclose(same_second, shifted, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(same_second, a_day_apart, atol=1e-4)
+
+
+def test_new_item_boost_raises_only_items_without_training_data() -> None:
+    plain = _model()
+    boosted = InterestEvolutionModel(dataclasses.replace(plain.config, new_item_boost=0.5), _text(), plain.warm.numpy())
+    boosted.load_state_dict(plain.state_dict())
+    diff = boosted.item_vectors() - plain.item_vectors()  # (N, D)
+    cold = ~plain.warm.numpy()
+    np.testing.assert_allclose(diff[cold, -1], 0.5, atol=1e-6)
+    np.testing.assert_allclose(np.delete(diff, -1, axis=1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(diff[~cold], 0.0, atol=1e-6)
+    new = boosted.new_item_vectors(_text()[:2]) - plain.new_item_vectors(_text()[:2])
+    np.testing.assert_allclose(new[:, -1], 0.5, atol=1e-6)
 
 
 def test_training_learns_successor_pattern() -> None:
@@ -146,3 +173,4 @@ def test_refit_with_valid_retrains_on_valid_events_for_the_best_epoch_count() ->
     assert not model.warm[11] and model.warm[:10].all()  # valid-only item 11 stays cold
     first, _ = fit_on_split(split, item_index, _text(), dataclasses.replace(config, refit_with_valid=False))
     assert not np.allclose(model.item_vectors(), first.item_vectors())  # a different, retrained model
+
