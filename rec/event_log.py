@@ -74,7 +74,7 @@ class EventLogWriter:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, self.path)
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self._file = open(self.path, "ab")
         return removed
 
@@ -86,7 +86,8 @@ def _encode(event: LoggedEvent) -> bytes:
     return json.dumps(asdict(event), separators=(",", ":")).encode() + b"\n"
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a file created in `folder` survive a crash under its name (fsync the directory)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -26,6 +26,7 @@ import pyarrow as pa
 from rec.catalog import normalize_catalog
 from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
+from rec.event_log import fsync_dir
 from rec.text import catalog_texts
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class NewItemLog:
                 handle.flush()
                 os.fsync(handle.fileno())
         if created:
-            _fsync_dir(self.path.parent)  # the new file's name survives a crash too
+            fsync_dir(self.path.parent)  # the new file's name survives a crash too
         self.refresh()  # our own lines, so the next append does not re-read them
         return fresh
 
@@ -177,14 +178,6 @@ def items_to_embed(folder: str | Path, catalog_ids: Iterable[str]) -> list[NewIt
 def _encode(item: NewItem) -> bytes:
     record = {**asdict(item), "categories": list(item.categories)}
     return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _cut_torn_tail(path: Path) -> None:
