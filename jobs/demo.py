@@ -97,10 +97,11 @@ def main() -> None:
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(args.config)
-    # Ctrl-C, or a TERM from a supervisor, shuts the app and the local Ray down cleanly,
-    # also while the app is still starting (a TERM before this line would orphan Ray).
-    signal.signal(signal.SIGTERM, _interrupt)
     init_ray()
+    # Ctrl-C, or a TERM from a supervisor, shuts the app and the local Ray down cleanly,
+    # also while the app is still starting. After init_ray: Ray installs a TERM handler
+    # of its own that aborts the driver, which would leave Ray's agents running.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         started = time.perf_counter()
         serve.start(http_options={"host": "127.0.0.1", "port": 8000})
