@@ -183,6 +183,16 @@ class Ingress:
                      "'&_.-/+(), at most 64 characters)")
         return set(categories)
 
+    @staticmethod
+    def _as_batch(body, what: str, limit: int) -> list:
+        """One object or a list of them as a list; 422 if empty, 413 if over `limit`."""
+        batch = body if isinstance(body, list) else [body]
+        if not batch:
+            raise HTTPException(422, f"body: the {what} list is empty")
+        if len(batch) > limit:
+            raise HTTPException(413, f"body: at most {limit} {what}s per request")
+        return batch
+
     def _check_k(self, k: int) -> None:
         if k > self.config.serve.max_k:
             raise HTTPException(422, f"k: must be at most {self.config.serve.max_k}, got {k}")
@@ -226,11 +236,7 @@ class Ingress:
         x_api_key: str | None = Header(None),
     ) -> EventsAccepted:
         self._check_key(x_api_key)
-        events = body if isinstance(body, list) else [body]
-        if not events:
-            raise HTTPException(422, "body: the event list is empty")
-        if len(events) > self.config.serve.max_events_per_request:
-            raise HTTPException(413, f"body: at most {self.config.serve.max_events_per_request} events per request")
+        events = self._as_batch(body, "event", self.config.serve.max_events_per_request)
         now = time.time()
         incoming = [self._to_incoming(e, now) for e in events]
         live = await self._current()
@@ -266,11 +272,7 @@ class Ingress:
         catalogue item. Re-posting an identical item changes nothing; an item_id already
         known with other content is a 409."""
         self._check_key(x_api_key)
-        posted = body if isinstance(body, list) else [body]
-        if not posted:
-            raise HTTPException(422, "body: the item list is empty")
-        if len(posted) > self.config.serve.max_items_per_request:
-            raise HTTPException(413, f"body: at most {self.config.serve.max_items_per_request} items per request")
+        posted = self._as_batch(body, "item", self.config.serve.max_items_per_request)
         items = self._distinct_items(posted)
         live = await self._current()
         try:
