@@ -12,7 +12,7 @@ from rec.catalog import normalize_catalog
 from rec.config import CatalogConfig
 from rec.encoder import TextEncoder
 from rec.schemas import items_table_schema
-from rec.text import catalog_texts as item_texts  # one text function for the job and POST /items
+from rec.text import catalog_texts  # one text function for the job and POST /items
 
 
 def embed_items(
@@ -24,7 +24,7 @@ def embed_items(
 ) -> pa.Table:
     """Normalise, render text, embed; returns rows in items_table_schema."""
     catalog = normalize_catalog(raw)
-    texts = item_texts(catalog, config)
+    texts = catalog_texts(catalog, config)
     vectors = encoder.encode(texts)  # (N, D) float32, unit rows
     counts = [int(popularity.get(i, 0)) for i in catalog["item_id"].to_pylist()]
     columns = {name: catalog[name] for name in catalog.column_names}

@@ -110,7 +110,8 @@ class CausalBlock(nn.Module):
     def __init__(self, d: int, heads: int, dropout: float, time_buckets: int = 0) -> None:
         super().__init__()
         self.heads = heads
-        # One learned attention bias per head and bucket of |t_query - t_key| (0: no time bias).
+        # This layer's attention bias per head and bucket of |t_query - t_key| (0: no time bias);
+        # looked up by the model for all layers at once (InterestEvolutionModel._time_biases).
         self.time_bias = nn.Embedding(time_buckets, heads) if time_buckets else None
         if self.time_bias is not None:
             nn.init.zeros_(self.time_bias.weight)

@@ -43,8 +43,7 @@ def item_text(item: Mapping[str, Any], template: Sequence[str], list_separator: 
     return "".join(out).strip()
 
 
-
-def catalog_texts(catalog: "pa.Table", config: "CatalogConfig") -> list[str]:
+def catalog_texts(catalog: pa.Table, config: CatalogConfig) -> list[str]:
     """The encoder input of each normalised catalogue row (rec.catalog.normalize_catalog).
 
     The one way item text is made: the nightly embed job and POST /items both call it.
