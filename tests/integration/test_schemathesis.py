@@ -59,11 +59,12 @@ full_schema = schemathesis.openapi.from_dict(SPEC)
 MIN_CASES = {"test_api_conforms_to_its_schema": 100, "test_api_conforms_to_its_schema_at_length": 1000}
 
 
-def _fuzz_settings(per_operation: int) -> settings:
+def _fuzz_settings(per_operation: int, derandomize: bool = False) -> settings:
     # No example database: nothing is written into the working tree and runs are
     # independent. No deadline: a request may wait on the encoder.
     return settings(
         max_examples=per_operation, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+        derandomize=derandomize,
     )
 
 
@@ -99,7 +100,10 @@ def _differences(live: object, local: object, at: str = "") -> Iterator[str]:
         yield f"{at}: {json.dumps(live)[:80]} != {json.dumps(local)[:80]}"
 
 
-@_fuzz_settings(per_operation=20)
+# Derandomized: the default suite (CI) sends the same cases every run. Random
+# negative cases can be false alarms: a boolean `false` generated for the
+# string list `category` reaches the server as the valid name "false".
+@_fuzz_settings(per_operation=20, derandomize=True)
 @quick_schema.parametrize()
 def test_api_conforms_to_its_schema(case: schemathesis.Case, base_url: str, case_counts: dict) -> None:
     _call(case, base_url, case_counts, "test_api_conforms_to_its_schema")
