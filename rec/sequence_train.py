@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -132,26 +133,62 @@ def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.r
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def _seen_mask(x: torch.Tensor, keep: torch.Tensor, n_items: int) -> torch.Tensor:
-    """(M, N) bool: item already in the inputs up to each kept position of ``x`` (B, L)."""
+def _seen_mask(x: torch.Tensor, n_items: int) -> torch.Tensor:
+    """(B, L, N) bool: item already in the inputs ``x`` (B, L) up to and including each position."""
     b, length = x.shape
-    pos = torch.arange(length).expand(b, length)  # (B, L)
+    pos = torch.arange(length)
     first = torch.full((b, n_items + 1), length, dtype=torch.long)  # (B, N + 1), pad column last
-    first.scatter_reduce_(1, x, pos, reduce="amin")  # first position of each item
-    rows = torch.arange(b)[:, None].expand(b, length)[keep]  # (M,)
-    return first[rows, :n_items] <= pos[keep][:, None]  # (M, N)
+    first.scatter_reduce_(1, x, pos.expand(b, length), reduce="amin")  # first position of each item
+    return first[:, None, :n_items] <= pos[None, :, None]  # (B, L, N), by broadcasting: no gather
 
 
-def _future_nll(logits: torch.Tensor, targets: torch.Tensor, future_weight: float) -> torch.Tensor:
-    """Weighted mean softmax NLL of ``targets`` (M, K) under ``logits`` (M, N); column 0 weighs 1,
-    the rest ``future_weight``; missing targets (-1) and masked ones (-inf) are skipped.
-
-    ``logsumexp`` minus the gathered target logits: the (M, N) log-softmax is never materialised.
-    """
-    nll = torch.logsumexp(logits, dim=1, keepdim=True) - logits.gather(1, targets.clamp(min=0))  # (M, K)
+def _target_weights(targets: torch.Tensor, future_weight: float) -> torch.Tensor:
+    """(M, K) loss weight of each target: column 0 weighs 1, the rest ``future_weight``, missing (-1) 0."""
     weight = torch.full(targets.shape[1:], future_weight).index_fill(0, torch.tensor([0]), 1.0)  # (K,)
-    weight = weight * ((targets >= 0) & torch.isfinite(nll))  # (M, K)
-    return (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum().clamp(min=1e-8)
+    return weight * (targets >= 0)
+
+
+class _SoftmaxNLL(torch.autograd.Function):
+    """Weighted mean softmax NLL of ``targets`` (M, K) over the scores ``query @ table.T`` (M, N),
+    ``blocked`` (broadcastable to (M, N)) left out; targets that are blocked are skipped.
+
+    One fused step instead of autograd's chain (masked_fill, logsumexp, gather): the (M, N)
+    scores are the largest tensor of training, and the backward turns them into the softmax in
+    place, so each element is touched a few times instead of a dozen.
+    """
+
+    @staticmethod
+    def forward(ctx, query, table, blocked, targets, weight):  # noqa: ANN001, ANN205 (autograd API)
+        logits = (query @ table.T).masked_fill_(blocked, float("-inf"))  # (M, N)
+        lse = torch.logsumexp(logits, dim=1, keepdim=True)  # (M, 1)
+        nll = lse - logits.gather(1, targets.clamp(min=0))  # (M, K)
+        weight = weight * torch.isfinite(nll)
+        total = weight.sum().clamp(min=1e-8)
+        ctx.save_for_backward(query, table, logits, lse.nan_to_num(neginf=0.0), targets.clamp(min=0), weight / total)
+        return (nll.nan_to_num(posinf=0.0) * weight).sum() / total
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205
+        query, table, logits, lse, targets, weight = ctx.saved_tensors
+        # d loss / d logits = sum_k w_k (softmax - onehot(t_k)); softmax is 0 where blocked.
+        dlogits = logits.sub_(lse).exp_().mul_(weight.sum(1, keepdim=True) * grad)  # in place
+        dlogits.scatter_add_(1, targets, -weight * grad)
+        return dlogits @ table, dlogits.T @ query, None, None, None
+
+
+def softmax_nll(
+    query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor, future_weight: float
+) -> torch.Tensor:
+    """Loss of :class:`_SoftmaxNLL` with :func:`_target_weights`: ``query`` (M, D), ``table`` (N, D)."""
+    weight = _target_weights(targets, future_weight).to(query.dtype)
+    return _SoftmaxNLL.apply(query, table, blocked, targets, weight)
+
+
+def _learning_rate(config: SequenceModelConfig, progress: float) -> float:
+    """Learning rate at ``progress`` in [0, 1] of the run: constant, or cosine down to lr / 20."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
 
 
 def _train_epoch(
@@ -168,14 +205,12 @@ def _train_epoch(
             drop = torch.from_numpy(rng.random(model.n_items) < cfg.adjust_dropout)  # (N,)
         table = model.item_table(drop)  # (N, D)
         hidden = model.encode(x, g if model.uses_time else None, table)  # (B, L, d)
-        keep = y[..., 0] >= 0  # (B, L)
-        logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
-        blocked = ~model.warm[None]  # (1, N): items never observed in training are no negatives
+        # Every position, padding included (its targets are -1, so it weighs nothing): the length-sorted
+        # batches have little padding, and selecting the kept rows would cost a gather of (M, N) masks.
+        blocked = ~model.warm  # (N,): items never observed in training are no negatives
         if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
-            blocked = blocked | _seen_mask(x, keep, model.n_items)  # (M, N)
-        # In place: the matmul's backward does not need its output, and the logits are the
-        # largest tensor of the step.
-        loss = _future_nll(logits.masked_fill_(blocked, float("-inf")), y[keep], cfg.future_weight)
+            blocked = (blocked | _seen_mask(x, model.n_items)).flatten(0, 1)  # (B * L, N)
+        loss = softmax_nll(model.to_query(hidden).flatten(0, 1), table, blocked, y.flatten(0, 1), cfg.future_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -214,11 +249,18 @@ def train_interest_model(
         warm = np.zeros(n_items, bool)
         warm[np.concatenate([np.asarray(s, np.int64) for s in train_sequences])] = True
     model = InterestEvolutionModel(config, item_text_vectors, warm)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
     ema = copy.deepcopy(model) if config.ema_decay > 0 else None  # evaluated and returned if used
     scored = ema if ema is not None else model
     best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
-    for epoch in range(fixed_epochs or config.max_epochs):
+    n_epochs = fixed_epochs or config.max_epochs
+    for epoch in range(n_epochs):
+        # The run ends at the epoch count or (early-stopped run) at the time cap, whichever comes first.
+        progress = epoch / n_epochs
+        if not fixed_epochs:
+            progress = max(progress, (time.perf_counter() - t0) / config.time_limit_s)
+        for group in opt.param_groups:
+            group["lr"] = _learning_rate(config, progress)
         batches = _batches(_windows(train_sequences, train_times, config, rng), config, n_items, rng)
         loss = _train_epoch(model, opt, batches, rng, ema)
         if fixed_epochs:

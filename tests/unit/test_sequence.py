@@ -12,11 +12,13 @@ from rec.sequence import (
     InterestEvolutionModel,
     SequenceModelConfig,
     load_model,
+    USER_CHUNK,
     log_time_buckets,
     pad_histories,
+    run_positions,
     save_model,
 )
-from rec.sequence_train import fit_on_split, train_interest_model, validation_ndcg
+from rec.sequence_train import fit_on_split, softmax_nll, train_interest_model, validation_ndcg
 from rec.splits import IdIndex, leave_one_out_split
 
 N_ITEMS, TEXT_DIM = 12, 16
@@ -104,9 +106,20 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
 def test_log_time_buckets() -> None:
     buckets = log_time_buckets(torch.tensor([0.0, 1.0, 3.0, 4.0, 1e9, -5.0]), 8)
     np.testing.assert_array_equal(buckets.numpy(), [0, 1, 2, 2, 7, 0])  # same second, 1 s, 3-4 s, capped
+    finer = log_time_buckets(torch.tensor([0.0, 1.0, 2.0, 3.0, 5.0]), 16, per_octave=2)
+    np.testing.assert_array_equal(finer.numpy(), [0, 2, 3, 4, 5])  # floor(2 * log2(1 + s))
 
 
-@pytest.mark.parametrize("feature", ["use_time_gaps", "time_attention"])
+def test_run_positions_count_earlier_events_of_the_same_second() -> None:
+    times = torch.tensor([[0.0, 0.0, 5.0, 5.0, 5.0, 6.0, 6.0], [0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 2.0]])
+    pad = torch.zeros_like(times, dtype=torch.bool)
+    pad[0, 0] = True  # padding never joins a run
+    np.testing.assert_array_equal(
+        run_positions(times, pad).numpy(), [[0, 0, 0, 1, 2, 0, 1], [0, 1, 2, 0, 1, 2, 0]]
+    )
+
+
+@pytest.mark.parametrize("feature", ["use_time_gaps", "time_attention", "run_position"])
 def test_time_features_change_the_query_and_only_through_times(feature: str) -> None:
     model = _model(**{feature: True})
     with torch.no_grad():  # a non-zero time embedding / bias, as after training
@@ -115,9 +128,43 @@ def test_time_features_change_the_query_and_only_through_times(feature: str) -> 
     hist = [np.array([1, 2, 3])]
     same_second = model.user_vectors(hist, [np.array([50.0, 100.0, 100.0])])
     shifted = model.user_vectors(hist, [np.array([1050.0, 1100.0, 1100.0])])  # same gaps, other origin
-    a_day_apart = model.user_vectors(hist, [np.array([0.0, 86400.0, 172800.0])])
+    a_day_apart = model.user_vectors(hist, [np.array([0.0, 86400.0, 172800.0])])  # no two in one second
     np.testing.assert_allclose(same_second, shifted, rtol=1e-5, atol=1e-5)
     assert not np.allclose(same_second, a_day_apart, atol=1e-4)
+
+
+def test_user_vectors_in_length_sorted_chunks_equal_one_at_a_time() -> None:
+    model = _model(use_time_gaps=True, time_attention=True)
+    rng = np.random.default_rng(1)
+    hists = [rng.integers(0, N_ITEMS, rng.integers(1, 12)) for _ in range(USER_CHUNK + 40)]
+    times = [np.sort(rng.integers(0, 10_000, len(h))).astype(np.float64) for h in hists]
+    together = model.user_vectors(hists, times)  # (U, D), several chunks, each padded to its longest
+    alone = np.concatenate([model.user_vectors([h], [t]) for h, t in zip(hists, times)])
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-5)
+    assert model.user_vectors([], []).shape == (0, together.shape[1])
+
+
+def test_softmax_nll_equals_the_autograd_reference_loss_and_gradients() -> None:
+    gen = torch.Generator().manual_seed(0)
+    m, n, d, k = 7, 11, 5, 3
+    query = torch.randn(m, d, generator=gen, dtype=torch.float64, requires_grad=True)
+    table = torch.randn(n, d, generator=gen, dtype=torch.float64, requires_grad=True)
+    blocked = torch.rand(m, n, generator=gen) < 0.3
+    targets = torch.randint(0, n, (m, k), generator=gen)
+    targets[0, 1:] = -1  # missing future targets
+    blocked[1, targets[1, 0]] = True  # a blocked target is skipped
+    loss = softmax_nll(query, table, blocked, targets, future_weight=0.5)
+    loss.backward()
+    fused = (loss.detach(), query.grad.clone(), table.grad.clone())
+
+    query.grad = table.grad = None
+    logits = (query @ table.T).masked_fill(blocked, float("-inf"))
+    nll = torch.logsumexp(logits, 1, keepdim=True) - logits.gather(1, targets.clamp(min=0))  # (M, K)
+    weight = torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64) * (targets >= 0) * torch.isfinite(nll)
+    ref = (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum()
+    ref.backward()
+    torch.testing.assert_close(fused, (ref.detach(), query.grad, table.grad))
+    assert float(weight[1, 0]) == 0.0 and float(weight.sum()) > 0
 
 
 def test_new_item_boost_raises_only_items_without_training_data() -> None:
