@@ -13,8 +13,10 @@ one before it; with ``time_attention`` every attention layer adds a learned
 bias per head and log bucket of the time between query and key events, so the
 model can weigh "the films rated in the same second as the latest one" (a
 page of ratings: half of MovieLens' consecutive events share a timestamp)
-apart from older interests. Timestamps enter only as differences, so a model
-behaves the same at any date.
+apart from older interests. With ``run_position`` each event also embeds how
+many events just before it share its second: how far into a page of ratings
+the user is. Timestamps enter only as differences, so a model behaves the
+same at any date.
 
 Serving contract (all that the product needs):
 
@@ -56,7 +58,6 @@ class SequenceModelConfig:
     max_len: int = 200  # longest history the model reads (older events are dropped)
     lr: float = 2e-3
     weight_decay: float = 0.0
-    lr_schedule: str = "constant"  # or "cosine": from lr down to lr / 20 over the run (epochs or time cap)
     batch_size: int = 32  # small batches: more updates per epoch, same cost per event
     max_epochs: int = 40
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
@@ -65,7 +66,6 @@ class SequenceModelConfig:
     use_time_gaps: bool = False  # add an embedding of the bucketed log time gap
     time_attention: bool = False  # attention bias learned per bucket of the time between two events
     time_buckets: int = 24
-    buckets_per_octave: int = 1  # time bucket resolution: buckets per doubling of the duration
     run_position: bool = False  # embed how many earlier events share this event's second (a page's progress)
     max_run: int = 16  # run positions at or beyond this share one embedding
     item_bias: bool = True  # per-item bias, folded into the vectors as an extra dimension
@@ -83,15 +83,9 @@ class SequenceModelConfig:
             raise ValueError("need d > 0, layers >= 0, heads > 0 and d divisible by heads")
         if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
             raise ValueError("dropout must be in [0, 1) and adjust_dropout in [0, 1]")
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {self.lr_schedule!r}")
-        sizes = (self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window,
-                 self.buckets_per_octave, self.max_run)
+        sizes = (self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window, self.max_run)
         if min(sizes) <= 0:
-            raise ValueError(
-                "max_len, batch_size, max_epochs, time_buckets, future_window, buckets_per_octave, max_run"
-                " must be positive"
-            )
+            raise ValueError("max_len, batch_size, max_epochs, time_buckets, future_window, max_run must be positive")
 
     @classmethod
     def from_dict(cls, values: dict) -> SequenceModelConfig:
@@ -102,13 +96,12 @@ class SequenceModelConfig:
         return cls(**values)
 
 
-def log_time_buckets(seconds: torch.Tensor, n_buckets: int, per_octave: int = 1) -> torch.Tensor:
-    """Bucket ids (same shape, int64) of durations: floor(per_octave * log2(1 + seconds)), capped
-    at ``n_buckets - 1``.
+def log_time_buckets(seconds: torch.Tensor, n_buckets: int) -> torch.Tensor:
+    """Bucket ids (same shape, int64) of durations: floor(log2(1 + seconds)), capped at ``n_buckets - 1``.
 
     Bucket 0 is "the same second": MovieLens rates a page of films at once.
     """
-    return (per_octave * torch.log2(1.0 + seconds.clamp(min=0.0))).floor().long().clamp(max=n_buckets - 1)
+    return torch.log2(1.0 + seconds.clamp(min=0.0)).floor().long().clamp(max=n_buckets - 1)
 
 
 def lookup(weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -233,9 +226,7 @@ class InterestEvolutionModel(nn.Module):
         x = x.masked_fill(pad[..., None], 0.0)
         x = x + self.pos.weight[cfg.max_len - t :][None]  # last position = max_len - 1
         if self.gap is not None and times is not None:  # gap to the previous event; 0 for the first one
-            gaps = 1 + log_time_buckets(
-                times.diff(dim=1, prepend=times[:, :1]), cfg.time_buckets, cfg.buckets_per_octave
-            )  # (B, T)
+            gaps = 1 + log_time_buckets(times.diff(dim=1, prepend=times[:, :1]), cfg.time_buckets)  # (B, T)
             first = F.pad(pad[:, :-1], (1, 0), value=True)  # (B, T): the previous position is padding
             x = x + lookup(self.gap.weight, gaps.masked_fill(first, 0).clamp(max=cfg.time_buckets - 1))
         if self.run is not None and times is not None:
@@ -255,10 +246,7 @@ class InterestEvolutionModel(nn.Module):
         """Each layer's additive attention mask (B, H, T, T): its bias for the log bucket of
         |t_query - t_key|, -inf where not ``allowed`` (B, 1, T, T). One lookup for all layers
         (the per-layer ones cost as much as the attention itself at serving)."""
-        cfg = self.config
-        buckets = log_time_buckets(
-            (times[:, :, None] - times[:, None, :]).abs(), cfg.time_buckets, cfg.buckets_per_octave
-        )  # (B, T, T)
+        buckets = log_time_buckets((times[:, :, None] - times[:, None, :]).abs(), self.config.time_buckets)
         table = torch.cat([block.time_bias.weight for block in self.blocks], dim=1)  # (buckets, L * H)
         bias = lookup(table, buckets).permute(0, 3, 1, 2)  # (B, L * H, T, T)
         return list(bias.masked_fill(~allowed, float("-inf")).split(self.config.heads, dim=1))

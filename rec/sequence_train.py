@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -184,13 +183,6 @@ def softmax_nll(
     return _SoftmaxNLL.apply(query, table, blocked, targets, weight)
 
 
-def _learning_rate(config: SequenceModelConfig, progress: float) -> float:
-    """Learning rate at ``progress`` in [0, 1] of the run: constant, or cosine down to lr / 20."""
-    if config.lr_schedule == "constant":
-        return config.lr
-    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))))
-
-
 def _train_epoch(
     model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches: list, rng: np.random.Generator,
     ema: InterestEvolutionModel | None = None,
@@ -253,14 +245,7 @@ def train_interest_model(
     ema = copy.deepcopy(model) if config.ema_decay > 0 else None  # evaluated and returned if used
     scored = ema if ema is not None else model
     best, best_state, history, t0 = -1.0, None, [], time.perf_counter()
-    n_epochs = fixed_epochs or config.max_epochs
-    for epoch in range(n_epochs):
-        # The run ends at the epoch count or (early-stopped run) at the time cap, whichever comes first.
-        progress = epoch / n_epochs
-        if not fixed_epochs:
-            progress = max(progress, (time.perf_counter() - t0) / config.time_limit_s)
-        for group in opt.param_groups:
-            group["lr"] = _learning_rate(config, progress)
+    for epoch in range(fixed_epochs or config.max_epochs):
         batches = _batches(_windows(train_sequences, train_times, config, rng), config, n_items, rng)
         loss = _train_epoch(model, opt, batches, rng, ema)
         if fixed_epochs:

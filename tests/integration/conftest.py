@@ -108,7 +108,8 @@ def model_config_path(rec_home: Path) -> Path:
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-model-app")},
         "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1,
-                            "use_time_gaps": True, "time_attention": True}},  # served times must match
+                            "use_time_gaps": True, "time_attention": True,  # served times must match
+                            "run_position": True}},
     }))
     return path
 
