@@ -157,7 +157,10 @@ class _SoftmaxNLL(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, query, table, blocked, targets, weight):  # noqa: ANN001, ANN205 (autograd API)
+    def forward(
+        ctx, query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor,
+        weight: torch.Tensor,
+    ) -> torch.Tensor:
         logits = (query @ table.T).masked_fill_(blocked, float("-inf"))  # (M, N)
         lse = torch.logsumexp(logits, dim=1, keepdim=True)  # (M, 1)
         nll = lse - logits.gather(1, targets.clamp(min=0))  # (M, K)
@@ -167,8 +170,8 @@ class _SoftmaxNLL(torch.autograd.Function):
         return (nll.nan_to_num(posinf=0.0) * weight).sum() / total
 
     @staticmethod
-    def backward(ctx, grad):  # noqa: ANN001, ANN205
-        query, table, logits, lse, targets, weight = ctx.saved_tensors
+    def backward(ctx, grad: torch.Tensor) -> tuple:
+        query, table, logits, lse, targets, weight = ctx.saved_tensors  # logits is reused: backward runs once
         # d loss / d logits = sum_k w_k (softmax - onehot(t_k)); softmax is 0 where blocked.
         dlogits = logits.sub_(lse).exp_().mul_(weight.sum(1, keepdim=True) * grad)  # in place
         dlogits.scatter_add_(1, targets, -weight * grad)
