@@ -1,0 +1,124 @@
+"""The training step's loss: the fused softmax NLL against autograd's chain, same batches.
+
+    python scripts/bench_train_loss.py [--batches 10] [--repeats 5] [--threads 2]
+
+Builds training batches from the MovieLens-100k event log (``make data``) exactly as
+training does (``configs/train_interest.yaml``; random text vectors: the cost
+does not depend on their values), then times, per batch, the scores +
+seen-item mask + loss + backward in two ways, alternating:
+
+* ``autograd chain``: the previous implementation: scores of the kept
+  positions, a gathered (M, N) seen mask, masked_fill, logsumexp, gather;
+* ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask.
+
+It checks that both give the same loss, then prints a Markdown table of
+medians and the ratio, and the whole training step for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from rec.config import load_config
+from rec.sequence import InterestEvolutionModel, SequenceModelConfig
+from rec.sequence_train import _batches, _seen_mask, _train_epoch, _windows, softmax_nll, split_sequences
+from rec.splits import IdIndex, leave_one_out_split
+
+
+def chain_loss(model, x, y, hidden, table) -> torch.Tensor:
+    """The autograd chain the fused loss replaced (kept here as the baseline)."""
+    keep = y[..., 0] >= 0  # (B, L)
+    logits = model.to_query(hidden[keep]) @ table.T  # (M, N)
+    b, length = x.shape
+    pos = torch.arange(length).expand(b, length)
+    first = torch.full((b, model.n_items + 1), length, dtype=torch.long)
+    first.scatter_reduce_(1, x, pos, reduce="amin")
+    rows = torch.arange(b)[:, None].expand(b, length)[keep]
+    blocked = ~model.warm[None] | (first[rows, : model.n_items] <= pos[keep][:, None])  # (M, N)
+    logits = logits.masked_fill_(blocked, float("-inf"))
+    targets = y[keep]
+    nll = torch.logsumexp(logits, dim=1, keepdim=True) - logits.gather(1, targets.clamp(min=0))  # (M, K)
+    weight = torch.full(targets.shape[1:], model.config.future_weight).index_fill(0, torch.tensor([0]), 1.0)
+    weight = weight * ((targets >= 0) & torch.isfinite(nll))
+    return (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum().clamp(min=1e-8)
+
+
+def fused_loss(model, x, y, hidden, table) -> torch.Tensor:
+    blocked = (~model.warm | _seen_mask(x, model.n_items)).flatten(0, 1)  # (B * L, N)
+    query = model.to_query(hidden).flatten(0, 1)
+    return softmax_nll(query, table, blocked, y.flatten(0, 1), model.config.future_weight)
+
+
+def time_loss(loss_fn, model, batches) -> tuple[float, float]:
+    """Seconds for loss + backward over ``batches`` (the encoder's forward is done outside the timer)."""
+    total, losses = 0.0, []
+    for x, y, g in batches:
+        x, y, g = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(g)
+        table = model.item_table()
+        hidden = model.encode(x, g, table).detach().requires_grad_()
+        leaf = table.detach().requires_grad_()
+        started = time.perf_counter()
+        loss = loss_fn(model, x, y, hidden, leaf)
+        loss.backward()
+        total += time.perf_counter() - started
+        losses.append(loss.item())
+    return total, float(np.mean(losses))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/train_interest.yaml", help="train config (YAML)")
+    parser.add_argument("--batches", type=int, default=10, help="training batches per timing")
+    parser.add_argument("--repeats", type=int, default=5, help="timings per variant (alternating)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    model_config = SequenceModelConfig.from_dict(config.train.model)
+    torch.set_num_threads(args.threads)
+    events = pq.read_table(config.train.events_path)  # written by `make data`
+    col = {c: events.column(c).to_numpy(zero_copy_only=False) for c in ("user_id", "item_id", "timestamp", "line")}
+    split = leave_one_out_split(col["user_id"], col["item_id"], col["timestamp"], col["line"])
+    item_index = IdIndex.from_ids(col["item_id"])
+    items, times = split_sequences(split, item_index, include_valid=False)
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(len(item_index), 384)).astype(np.float32)
+    warm = np.zeros(len(item_index), bool)
+    warm[np.concatenate(items)] = True
+    torch.manual_seed(0)
+    model = InterestEvolutionModel(model_config, text, warm).eval()  # no dropout: both see the same inputs
+    batches = _batches(_windows(items, times, model_config, rng), model_config, len(text), rng)[: args.batches]
+
+    timings = {"autograd chain": [], "fused": []}
+    for _ in range(args.repeats):
+        for name, fn in (("autograd chain", chain_loss), ("fused", fused_loss)):
+            seconds, loss = time_loss(fn, model, batches)
+            timings[name].append(seconds)
+            timings.setdefault(f"{name} loss", loss)
+    if not np.isclose(timings["autograd chain loss"], timings["fused loss"], rtol=1e-4):
+        raise SystemExit(f"losses differ: {timings['autograd chain loss']} vs {timings['fused loss']}")
+
+    opt = torch.optim.AdamW(model.parameters(), lr=model_config.lr, fused=True)
+    steps = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        _train_epoch(model, opt, batches, rng)
+        steps.append(time.perf_counter() - started)
+
+    chain, fused = statistics.median(timings["autograd chain"]), statistics.median(timings["fused"])
+    per = 1000 / len(batches)
+    print(f"| loss + backward, {len(batches)} batches, {args.threads} threads | median ms per batch |")
+    print("|---|---|")
+    print(f"| autograd chain (baseline) | {chain * per:.1f} |")
+    print(f"| fused softmax NLL | {fused * per:.1f} |")
+    print(f"| ratio | {chain / fused:.2f}x |")
+    print(f"| whole training step (fused, for reference) | {statistics.median(steps) * per:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
