@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 
 CONFIG_FILE = "config.json"
-USER_CHUNK = 128  # histories per forward pass in user_vectors
 STATE_FILE = "state.pt"
+USER_CHUNK = 128  # histories per forward pass in user_vectors
 
 
 @dataclass(frozen=True)
