@@ -161,12 +161,13 @@ class _SoftmaxNLL(torch.autograd.Function):
         ctx, query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor,
         weight: torch.Tensor,
     ) -> torch.Tensor:
+        targets = targets.clamp(min=0)  # missing ones (-1) already weigh 0
         logits = (query @ table.T).masked_fill_(blocked, float("-inf"))  # (M, N)
         lse = torch.logsumexp(logits, dim=1, keepdim=True)  # (M, 1)
-        nll = lse - logits.gather(1, targets.clamp(min=0))  # (M, K)
+        nll = lse - logits.gather(1, targets)  # (M, K)
         weight = weight * torch.isfinite(nll)
         total = weight.sum().clamp(min=1e-8)
-        ctx.save_for_backward(query, table, logits, lse.nan_to_num(neginf=0.0), targets.clamp(min=0), weight / total)
+        ctx.save_for_backward(query, table, logits, lse.nan_to_num(neginf=0.0), targets, weight / total)
         return (nll.nan_to_num(posinf=0.0) * weight).sum() / total
 
     @staticmethod
