@@ -8,6 +8,7 @@ fresh user ids, so live users are untouched), asks
 GET /users/{id}/recommendations?k=20 and ranks the held-out test item in the
 answer. Prints online HR@10 / NDCG@10 next to the offline figures of the
 champion model (tags on its registered version) and their relative gap.
+Sends the config's ``serve.api_key`` as X-API-Key when one is set.
 Ends with one JSON line.
 """
 
@@ -66,13 +67,17 @@ def offline_figures(config: RecConfig) -> dict[str, float]:
 
 
 def replay_ranks(
-    split: LeaveOneOutSplit, url: str, users: int | None, batch_size: int
+    split: LeaveOneOutSplit, url: str, users: int | None, batch_size: int, api_key: str | None = None
 ) -> tuple[list[int | None], dict[str, int]]:
-    """Rank of each test target in the live top-20 (None = not in it), and the strategies used."""
+    """Rank of each test target in the live top-20 (None = not in it), and the strategies used.
+
+    ``api_key``: sent as X-API-Key (an app with ``serve.api_key`` set refuses events without it).
+    """
     prefix = f"replay-{uuid.uuid4().hex[:6]}-"
     targets = list(zip(split.test.user_id, split.test.item_id))[:users]
     ranks, strategies = [], {}
-    with httpx.Client(base_url=url, timeout=120) as client:
+    headers = {"X-API-Key": api_key} if api_key else {}
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
         events = [e for user, _ in targets for e in user_events(split, str(user), prefix)]
         post_all(client, events, batch_size)
         for user, item in targets:
@@ -84,7 +89,7 @@ def replay_ranks(
 
 def replay(config: RecConfig, url: str, users: int | None, batch_size: int) -> dict:
     started = time.perf_counter()
-    ranks, strategies = replay_ranks(load_split(config), url, users, batch_size)
+    ranks, strategies = replay_ranks(load_split(config), url, users, batch_size, config.serve.api_key)
     hr10 = float(np.mean([r is not None and r < 10 for r in ranks]))
     ndcg10 = float(np.mean([1 / math.log2(r + 2) if r is not None and r < 10 else 0.0 for r in ranks]))
     online = {"HR@10": hr10, "NDCG@10": ndcg10,

@@ -22,6 +22,7 @@ from rec.datasets import load_movielens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_ITEMS = 400
+MODEL_APP_KEY = "model-app-test-key"  # the second app requires X-API-Key on its writes
 
 
 def _free_port() -> int:
@@ -101,12 +102,13 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def model_config_path(rec_home: Path) -> Path:
-    """The same stores with a tiny model to train, and an event log of its own
-    (a second app must not share the first one's shard log files)."""
+    """The same stores with a tiny model to train, an event log of its own
+    (a second app must not share the first one's shard log files) and an API key."""
     path = rec_home / "test-model.yaml"
     path.write_text(yaml.safe_dump({
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-model-app")},
+        "serve": {"api_key": MODEL_APP_KEY},
         "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1,
                             "use_time_gaps": True, "time_attention": True,  # served times must match
                             "run_position": True}},
@@ -131,3 +133,10 @@ def model_base_url(base_url: str, train_summary: dict, model_config_path: Path) 
 
     serve.run(build_app(AppArgs(config=str(model_config_path))), name="with-model", route_prefix="/m")
     return f"{base_url}/m"
+
+
+@pytest.fixture()
+def model_client(model_base_url: str) -> Iterator[httpx.Client]:
+    """A client of the second app that sends its API key."""
+    with httpx.Client(base_url=model_base_url, headers={"X-API-Key": MODEL_APP_KEY}, timeout=60) as http:
+        yield http

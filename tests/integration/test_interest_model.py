@@ -48,18 +48,17 @@ def test_gate_keeps_the_champion_when_the_challenger_is_not_better(
     )
 
 
-def test_served_with_the_model_reflecting_each_new_event(model_base_url: str, train_summary: dict) -> None:
-    with httpx.Client(base_url=model_base_url, timeout=60) as client:
-        assert client.get("/version").json()["interest_model"] == train_summary["model_version"]
-        client.post("/events", json={"user_id": "model-user", "item_id": "50", "type": "like"}).raise_for_status()
-        first = client.get("/users/model-user/recommendations").json()
-        assert first["strategy"] == "interest-model"
-        assert first["model_version"] == train_summary["model_version"]
-        assert "50" not in [item["item_id"] for item in first["items"]]
-        client.post("/events", json={"user_id": "model-user", "item_id": "1", "type": "like"}).raise_for_status()
-        second = client.get("/users/model-user/recommendations").json()
-        assert [i["item_id"] for i in second["items"]] != [i["item_id"] for i in first["items"]]
-        assert "1" not in [item["item_id"] for item in second["items"]]
+def test_served_with_the_model_reflecting_each_new_event(model_client: httpx.Client, train_summary: dict) -> None:
+    assert model_client.get("/version").json()["interest_model"] == train_summary["model_version"]
+    model_client.post("/events", json={"user_id": "model-user", "item_id": "50", "type": "like"}).raise_for_status()
+    first = model_client.get("/users/model-user/recommendations").json()
+    assert first["strategy"] == "interest-model"
+    assert first["model_version"] == train_summary["model_version"]
+    assert "50" not in [item["item_id"] for item in first["items"]]
+    model_client.post("/events", json={"user_id": "model-user", "item_id": "1", "type": "like"}).raise_for_status()
+    second = model_client.get("/users/model-user/recommendations").json()
+    assert [i["item_id"] for i in second["items"]] != [i["item_id"] for i in first["items"]]
+    assert "1" not in [item["item_id"] for item in second["items"]]
 
 
 def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: dict, model_config_path: Path) -> None:
@@ -70,7 +69,8 @@ def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: di
 
     config = load_config(model_config_path)
     data, _ = load_training_data(config, resolve_encoder(config.encoder, config.paths))
-    online, strategies = replay_ranks(data.split, model_base_url, users=40, batch_size=500)
+    online, strategies = replay_ranks(data.split, model_base_url, users=40, batch_size=500,
+                                      api_key=config.serve.api_key)
     assert strategies == {"interest-model": 40}
 
     champion = resolve_interest_model("interest-model", "champion", config.paths)

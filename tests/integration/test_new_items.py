@@ -149,16 +149,15 @@ def test_unknown_item_events_are_still_refused(client: httpx.Client) -> None:
     assert reply.status_code == 422 and "never-posted" in reply.json()["detail"]
 
 
-def test_another_app_sees_the_item_from_the_shared_log(model_base_url: str, wizard: dict) -> None:
+def test_another_app_sees_the_item_from_the_shared_log(model_client: httpx.Client, wizard: dict) -> None:
     """The second app (another ingress, with the interest model) reads the same log: the item is
     visible there too, and a candidate of the model's path through its text projection."""
-    with httpx.Client(base_url=model_base_url, timeout=60) as client:
-        client.post("/events", json={"user_id": "model-cheese", "item_id": "50", "type": "like"}).raise_for_status()
-        recs = client.get("/users/model-cheese/recommendations", params={"category": "Cheeseverse"}).json()
-        assert recs["strategy"] == "interest-model"
-        assert [i["item_id"] for i in recs["items"]] == [wizard["item_id"]]
-        text = client.post("/recommendations/text", json={"text": "intergalactic cheese wizard", "k": 1}).json()
-        assert text["items"][0]["item_id"] == wizard["item_id"]
+    model_client.post("/events", json={"user_id": "model-cheese", "item_id": "50", "type": "like"}).raise_for_status()
+    recs = model_client.get("/users/model-cheese/recommendations", params={"category": "Cheeseverse"}).json()
+    assert recs["strategy"] == "interest-model"
+    assert [i["item_id"] for i in recs["items"]] == [wizard["item_id"]]
+    text = model_client.post("/recommendations/text", json={"text": "intergalactic cheese wizard", "k": 1}).json()
+    assert text["items"][0]["item_id"] == wizard["item_id"]
 
 
 def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: None, config: RecConfig, tmp_path: Path) -> None:

@@ -38,21 +38,20 @@ def live_pointers(config: RecConfig) -> dict:
     }
 
 
-def served(model_base_url: str) -> tuple[dict, dict]:
-    with httpx.Client(base_url=model_base_url, timeout=60) as client:
-        client.post("/events", json={"user_id": "train-failure-user", "item_id": "50", "type": "like",
-                                     "event_id": "train-failure-1"}).raise_for_status()
-        recommendations = client.get("/users/train-failure-user/recommendations").json()
-        return client.get("/version").json(), recommendations
+def served(client: httpx.Client) -> tuple[dict, dict]:
+    client.post("/events", json={"user_id": "train-failure-user", "item_id": "50", "type": "like",
+                                 "event_id": "train-failure-1"}).raise_for_status()
+    recommendations = client.get("/users/train-failure-user/recommendations").json()
+    return client.get("/version").json(), recommendations
 
 
 def test_failed_training_run_changes_nothing_live(
-    model_base_url: str, train_summary: dict, model_config_path: Path
+    model_client: httpx.Client, train_summary: dict, model_config_path: Path
 ) -> None:
     from jobs.train_interest import train_interest
 
     config = load_config(model_config_path)
-    before, served_before = live_pointers(config), served(model_base_url)
+    before, served_before = live_pointers(config), served(model_client)
     assert served_before[1]["strategy"] == "interest-model"
     epochs = config.train.model["max_epochs"] // 2 or 1  # half way
     failing = config.model_copy(update={"train": config.train.model_copy(update={"fail_after_epochs": epochs})})
@@ -61,7 +60,7 @@ def test_failed_training_run_changes_nothing_live(
         train_interest(failing)
 
     assert live_pointers(config) == before
-    assert served(model_base_url) == served_before  # same model version, same answer
+    assert served(model_client) == served_before  # same model version, same answer
     client = MlflowClient(config.paths.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name(config.train.experiment)
     last_run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
