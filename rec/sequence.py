@@ -277,9 +277,13 @@ class InterestEvolutionModel(nn.Module):
         return vectors
 
     @torch.no_grad()
-    def item_vectors(self) -> np.ndarray:
-        """Scoring vectors (N, D) float32, rows in item-index order (what goes to the vector DB)."""
-        return self._boosted(self.item_table(), ~self.warm).float().cpu().numpy()
+    def item_vectors(self, boosted: bool = True) -> np.ndarray:
+        """Scoring vectors (N, D) float32, rows in item-index order (what goes to the vector DB).
+
+        ``boosted=False``: without ``new_item_boost``, the model alone (what validation measures).
+        """
+        table = self.item_table()
+        return (self._boosted(table, ~self.warm) if boosted else table).float().cpu().numpy()
 
     @torch.no_grad()
     def new_item_vectors(self, text_vectors: np.ndarray) -> np.ndarray:

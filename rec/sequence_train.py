@@ -79,11 +79,15 @@ def validation_ndcg(
     targets: np.ndarray,
     k: int = 10,
 ) -> float:
-    """NDCG@k of ``targets`` (U,) (-1 = skip) given ``histories``, seen items excluded."""
+    """NDCG@k of ``targets`` (U,) (-1 = skip) given ``histories``, seen items excluded.
+
+    Scored without ``new_item_boost``: early stopping and the promotion gate compare models,
+    and the boost is a ranking policy on top of one (chosen by scripts/choose_new_item_boost.py).
+    """
     users = np.flatnonzero(targets >= 0)  # (U',)
     hist = [histories[u] for u in users]
     user_vecs = model.user_vectors(hist, None if times is None else [times[u] for u in users])
-    scores = (user_vecs @ model.item_vectors().T).astype(np.float64)  # (U', N)
+    scores = (user_vecs @ model.item_vectors(boosted=False).T).astype(np.float64)  # (U', N)
     rows = np.repeat(np.arange(len(users)), [len(h) for h in hist])  # (nnz,)
     cols = np.concatenate(hist) if hist else np.zeros(0, np.int64)
     mask_excluded(scores, rows, cols, targets[users])

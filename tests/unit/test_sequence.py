@@ -176,6 +176,22 @@ def test_new_item_boost_raises_only_items_without_training_data() -> None:
     np.testing.assert_allclose(diff[~cold], 0.0, atol=1e-6)
     new = boosted.new_item_vectors(_text()[:2]) - plain.new_item_vectors(_text()[:2])
     np.testing.assert_allclose(new[:, -1], 0.5, atol=1e-6)
+    np.testing.assert_array_equal(boosted.item_vectors(boosted=False), plain.item_vectors())
+
+
+def test_validation_measures_the_model_without_the_boost() -> None:
+    """Early stopping and the gate see the same validation NDCG whatever the boost policy."""
+    plain = _model()
+    boosted = InterestEvolutionModel(dataclasses.replace(plain.config, new_item_boost=50.0), _text(), plain.warm.numpy())
+    boosted.load_state_dict(plain.state_dict())
+    rng = np.random.default_rng(1)
+    warm_items = np.flatnonzero(plain.warm.numpy())
+    histories = [rng.choice(warm_items, size=5, replace=False) for _ in range(20)]
+    targets = rng.choice(warm_items, size=20)
+    assert validation_ndcg(boosted, histories, None, targets) == validation_ndcg(plain, histories, None, targets)
+    # Served, the boost puts the cold item first for everyone: validation would have counted it.
+    top = np.argmax(boosted.user_vectors(histories) @ boosted.item_vectors().T, axis=1)
+    assert (top == np.flatnonzero(~plain.warm.numpy())).all()
 
 
 def test_training_learns_successor_pattern() -> None:
