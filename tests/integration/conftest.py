@@ -66,8 +66,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     temp_dir = Path("/tmp") / f"ray-test-{os.getpid()}"  # short: Ray's socket paths have a length limit
-    # 4 logical CPUs on 2 cores: room for two apps' replicas (scheduling only).
-    ray.init(address="local", include_dashboard=False, num_cpus=4, _temp_dir=str(temp_dir))
+    # 6 logical CPUs on 2 cores (scheduling only): room for both apps' replicas (about 1.5 each)
+    # and, beside them, an embed job's actors and read tasks. With 4, an embed job that ran
+    # after the second app started waited for CPUs forever.
+    ray.init(address="local", include_dashboard=False, num_cpus=6, _temp_dir=str(temp_dir))
     yield
     ray.shutdown()
 
