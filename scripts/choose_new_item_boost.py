@@ -53,23 +53,16 @@ def parse_args() -> argparse.Namespace:
 def validation_hits(model, split, item_index: IdIndex, is_cold_item: np.ndarray, boosts) -> dict[float, dict]:
     """Per boost: hits and counts of cold / warm validation targets, and validation NDCG@10."""
     items, times = split_sequences(split, item_index, include_valid=False)
-    item_vecs = model.item_vectors()  # (N, D), trained with new_item_boost 0
+    item_vecs = model.item_vectors(boosted=False)  # (N, D)
     new = ~model.warm.numpy()  # (N,) the items the model has no training data for
-    user_vecs = {}  # user id -> query vector, computed once for every boost
+    rows = split.users.encode(split.valid.user_id)
+    # Query vectors once, for every boost: user id -> (D,)
+    user_vecs = dict(zip(split.valid.user_id, model.user_vectors([items[r] for r in rows], [times[r] for r in rows])))
 
     def score_fn_for(boost: float):
         vecs = item_vecs.copy()
         vecs[new, -1] += boost  # the bias coordinate, as InterestEvolutionModel._boosted does
-
-        def score_fn(user_ids: np.ndarray) -> np.ndarray:
-            missing = [u for u in user_ids if u not in user_vecs]
-            if missing:
-                rows = split.users.encode(np.asarray(missing))
-                for u, v in zip(missing, model.user_vectors([items[r] for r in rows], [times[r] for r in rows])):
-                    user_vecs[u] = v
-            return np.stack([user_vecs[u] for u in user_ids]) @ vecs.T  # (B, N)
-
-        return score_fn
+        return lambda user_ids: np.stack([user_vecs[u] for u in user_ids]) @ vecs.T  # (B, N)
 
     out = {}
     cold_target = is_cold_item[item_index.encode(split.valid.item_id)]  # (U,) in rank_users' order
