@@ -119,6 +119,11 @@ class InterestConfig(_Strict):
     )
     half_life_events: float = Field(5.0, gt=0, description="weight halves every N events")
     half_life_seconds: float = Field(14 * 86400.0, gt=0, description="and every N seconds")
+    # Ranking with the per-event vector (the serve fallback): its best `popularity_candidates`
+    # items by cosine, re-ranked by cosine + popularity_weight * log(1 + popularity); 0 = cosine
+    # alone (the default: the vector follows the current interest; README, "Quality").
+    popularity_weight: float = Field(0.0, ge=0)
+    popularity_candidates: int = Field(400, ge=1)
 
     @field_validator("event_weights")
     @classmethod

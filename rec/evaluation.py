@@ -75,12 +75,31 @@ def load_eval_data(
     return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
 
 
+def rerank_with_popularity(
+    scores: np.ndarray, seen_rows: np.ndarray, seen_cols: np.ndarray, bonus: np.ndarray, candidates: int
+) -> np.ndarray:
+    """What ``ItemStore.search`` does with a popularity weight, on (B, N) ``scores``: seen items
+    out, the best ``candidates`` of each row get ``bonus`` (N,) added, the rest -inf."""
+    scores = scores.astype(np.float64, copy=True)
+    scores[seen_rows, seen_cols] = -np.inf
+    n = scores.shape[1]
+    if candidates < n:
+        kth = np.partition(scores, n - candidates, axis=1)[:, n - candidates][:, None]  # (B, 1)
+        scores = np.where(scores >= kth, scores, -np.inf)
+    return scores + bonus[None]
+
+
 def interest_rule_scores(
     data: EvalData, split: LeaveOneOutSplit, include_valid: bool, config: InterestConfig
 ) -> ScoreFn:
-    """The live service's per-event rule (rec/interest.py), every interaction a 'like'."""
+    """The live service's per-event rule (rec/interest.py), every interaction a 'like', ranked
+    as the service ranks it (``popularity_weight``: re-ranked candidates; popularity counted
+    from the split's train events)."""
     dim = data.item_vectors.shape[1]
     columns = {item: col for col, item in enumerate(data.item_index.ids)}
+    counts = np.bincount(data.item_index.encode(split.train.item_id), minlength=len(data.item_index))
+    bonus = config.popularity_weight * np.log1p(counts)  # (N,)
+    seen = split.history_table(data.item_index, include_valid)
 
     def score_fn(user_ids: np.ndarray) -> np.ndarray:
         queries = np.zeros((len(user_ids), dim), dtype=np.float32)  # (B, D)
@@ -93,7 +112,11 @@ def interest_rule_scores(
             vector = query_vector(state)
             if vector is not None:
                 queries[row] = vector
-        return queries @ data.item_vectors.T  # (B, n_items)
+        scores = queries @ data.item_vectors.T  # (B, n_items)
+        if config.popularity_weight <= 0:
+            return scores
+        rows, cols, _, _ = seen.gather(user_ids)
+        return rerank_with_popularity(scores, rows, cols, bonus, config.popularity_candidates)
 
     return score_fn
 

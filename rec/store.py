@@ -7,6 +7,7 @@ two encoders while a nightly job writes the next version.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Collection, Sequence
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -124,10 +125,12 @@ class ItemStore:
         return {row["item_id"]: row for row in rows.to_pylist()}
 
     def search(
-        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = ()
+        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        popularity_weight: float = 0.0, candidates: int = 0,
     ) -> list[ScoredItem]:
         """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
-        only items in at least one of them."""
+        only items in at least one of them. With `popularity_weight` w > 0, the best
+        max(k, `candidates`) by dot product are re-ranked by dot + w * log(1 + popularity)."""
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
@@ -136,9 +139,14 @@ class ItemStore:
             conditions.append(sql_category_filter(categories))
         if conditions:
             builder = builder.where(" AND ".join(conditions), prefilter=True)
-        fetch = k + (len(exclude) - len(prefiltered))
-        rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
-        return _scored(rows, exclude)[:k]
+        rerank = popularity_weight > 0
+        pool = max(k, candidates) if rerank else k
+        fetch = pool + (len(exclude) - len(prefiltered))
+        rows = builder.select(_RESULT_COLUMNS + (["popularity"] if rerank else [])).limit(fetch).to_arrow()
+        found = _scored(rows, exclude, popularity_weight)[:pool]  # the pool, in dot-product order
+        if rerank:
+            found.sort(key=lambda item: -item.score)
+        return found[:k]
 
     def similar(self, item_id: str, k: int, categories: Collection[str] = ()) -> list[ScoredItem]:
         """Items nearest to one item's vector, the item itself left out."""
@@ -175,9 +183,14 @@ def vector_matrix(rows: pa.Table) -> np.ndarray:
     return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)
 
 
-def _scored(rows: pa.Table, exclude: set[str]) -> list[ScoredItem]:
+def _scored(rows: pa.Table, exclude: set[str], popularity_weight: float = 0.0) -> list[ScoredItem]:
+    """Rows as items, minus `exclude`; score = dot product (+ w * log(1 + popularity) with a weight)."""
+    def score(r: dict) -> float:
+        dot = 1.0 - float(r["_distance"])
+        return dot + popularity_weight * math.log1p(r["popularity"]) if popularity_weight else dot
+
     return [
-        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [])
+        ScoredItem(r["item_id"], r["title"], score(r), r["categories"] or [])
         for r in rows.to_pylist()
         if r["item_id"] not in exclude
     ]

@@ -329,8 +329,10 @@ class Ingress:
                 if item.item_id not in profile.seen_items and (not categories or categories & set(item.categories))
             ][:k]
             return self._user_response(live, profile, "popular", items)
-        items = merge_top_k(
-            live.store.search(profile.interest, k, exclude=profile.seen_items, categories=categories),
+        rule = self.config.interest
+        items = merge_top_k(  # fresh items have no popularity yet: their score is the cosine alone
+            live.store.search(profile.interest, k, exclude=profile.seen_items, categories=categories,
+                              popularity_weight=rule.popularity_weight, candidates=rule.popularity_candidates),
             live.fresh.text.search(profile.interest, k, exclude=profile.seen_items, categories=categories), k,
         )
         return self._user_response(live, profile, "interest", items)

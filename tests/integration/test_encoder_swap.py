@@ -305,7 +305,9 @@ def test_encoder_swap_under_load_never_mixes_vector_spaces(app: SwapApp, rec_hom
     for user, profile in live_profiles(app.config, new, USERS[:6]).items():
         answer = http.get(f"/users/{user}/recommendations", params={"k": 10}).json()
         if profile.interest is not None:
-            expected = store.search(profile.interest, 10, exclude=profile.seen_items)
+            rule = app.config.interest  # the fallback's ranking: cosine candidates re-ranked by popularity
+            expected = store.search(profile.interest, 10, exclude=profile.seen_items,
+                                    popularity_weight=rule.popularity_weight, candidates=rule.popularity_candidates)
             assert [i["item_id"] for i in answer["items"]] == [i.item_id for i in expected]
     text = http.post("/recommendations/text", json={"text": "a scary film at night", "k": 5}).json()
     query = TextEncoder(new.model_dir, app.config.encoder).encode(["a scary film at night"])[0]

@@ -8,6 +8,7 @@ import pyarrow as pa
 from rec.config import InterestConfig
 from rec.evaluation import (
     baseline_factories, build_eval_data, evaluate_model, interest_rule_scores, make_cold_split, markdown_table,
+    rerank_with_popularity,
 )
 
 DIM = 8
@@ -34,11 +35,36 @@ def test_vectors_are_aligned_with_the_item_index():
 def test_interest_rule_uses_validation_item_only_when_asked():
     data = _data()
     user = np.asarray(["u0"])  # train i0 i1, valid i2, test i3
-    with_valid = interest_rule_scores(data, data.split, True, InterestConfig())(user)[0]
-    train_only = interest_rule_scores(data, data.split, False, InterestConfig())(user)[0]
+    cosine = InterestConfig(popularity_weight=0)  # the vector's own scores
+    with_valid = interest_rule_scores(data, data.split, True, cosine)(user)[0]
+    train_only = interest_rule_scores(data, data.split, False, cosine)(user)[0]
     col = {item: c for c, item in enumerate(data.item_index.ids)}
     assert with_valid[col["i2"]] > 0 and train_only[col["i2"]] == 0
     assert train_only[col["i1"]] > train_only[col["i0"]]  # the latest event weighs most
+
+
+def test_interest_rule_ranks_as_the_service_with_popularity():
+    """Seen items out, the best `popularity_candidates` by cosine + w * log(1 + train count)."""
+    data = _data()
+    user = np.asarray(["u0"])  # train i0 i1 (valid i2 left out)
+    cosine = interest_rule_scores(data, data.split, False, InterestConfig(popularity_weight=0))(user)[0]
+    config = InterestConfig(popularity_weight=0.5)  # candidates: rerank_with_popularity's test below
+    scores = interest_rule_scores(data, data.split, False, config)(user)[0]
+    col = {item: c for c, item in enumerate(data.item_index.ids)}
+    train_counts = {item: int((data.split.train.item_id == item).sum()) for item in data.item_index.ids}
+    assert np.isneginf(scores[[col["i0"], col["i1"]]]).all()  # seen
+    kept = np.flatnonzero(np.isfinite(scores))
+    assert len(kept) == 4
+    for c in kept:
+        item = data.item_index.ids[c]
+        assert scores[c] == np.float64(cosine[c]) + 0.5 * np.log1p(train_counts[item])
+
+
+def test_rerank_with_popularity_hand_computed():
+    scores = np.array([[0.9, 0.5, 0.4, 0.1]])
+    bonus = np.array([0.0, 0.0, 1.0, 5.0])
+    out = rerank_with_popularity(scores, np.array([0]), np.array([0]), bonus, candidates=2)
+    np.testing.assert_array_equal(out, [[-np.inf, 0.5, 1.4, -np.inf]])  # item 3 is no candidate
 
 
 def test_evaluate_model_reports_test_valid_and_cold_metrics():
