@@ -1,23 +1,29 @@
-"""The training step's loss: the fused softmax NLL against autograd's chain, same batches.
+"""The training step, against the implementations it replaced, on the same batches.
 
-    python scripts/bench_train_loss.py [--batches 10] [--repeats 5] [--threads 2]
+    python scripts/bench_train_step.py [--batches 10] [--repeats 5] [--threads 2]
 
 Builds training batches from the MovieLens-100k event log (``make data``) exactly as
 training does (``configs/train_interest.yaml``; random text vectors: the cost
-does not depend on their values), then times, per batch, the scores +
-seen-item mask + loss + backward in two ways, alternating:
+does not depend on their values), then times, alternating:
 
-* ``autograd chain``: the previous implementation: scores of the kept
-  positions, a gathered (M, N) seen mask, masked_fill, logsumexp, gather;
-* ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask.
+1. per batch, the scores + seen-item mask + loss + backward:
 
-It checks that both give the same loss, then prints a Markdown table of
-medians and the ratio, and the whole training step for reference.
+   * ``autograd chain``: the first implementation: scores of the kept
+     positions, a gathered (M, N) seen mask, masked_fill, logsumexp, gather;
+   * ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask;
+
+   and checks that both give the same loss;
+2. the whole training step (forward, loss, backward, AdamW), dropout on:
+   with ``torch.nn.Dropout`` (``bernoulli_`` masks, the baseline) and with
+   :class:`rec.sequence.FastDropout` (``rand_like`` masks).
+
+It prints a Markdown table of medians and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 
@@ -26,7 +32,7 @@ import pyarrow.parquet as pq
 import torch
 
 from rec.config import load_config
-from rec.sequence import InterestEvolutionModel, SequenceModelConfig
+from rec.sequence import FastDropout, InterestEvolutionModel, SequenceModelConfig
 from rec.sequence_train import _batches, _seen_mask, _train_epoch, _windows, softmax_nll, split_sequences
 from rec.splits import IdIndex, leave_one_out_split
 
@@ -58,7 +64,7 @@ def fused_loss(model, x, y, hidden, table) -> torch.Tensor:
 def time_loss(loss_fn, model, batches) -> tuple[float, float]:
     """Seconds for loss + backward over ``batches`` (the encoder's forward is done outside the timer)."""
     total, losses = 0.0, []
-    for x, y, g in batches:
+    for x, y, g, _ in batches:
         x, y, g = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(g)
         table = model.item_table()
         hidden = model.encode(x, g, table).detach().requires_grad_()
@@ -103,21 +109,37 @@ def main() -> None:
     if not np.isclose(timings["autograd chain loss"], timings["fused loss"], rtol=1e-4):
         raise SystemExit(f"losses differ: {timings['autograd chain loss']} vs {timings['fused loss']}")
 
+    slow = with_torch_dropout(model)
     opt = torch.optim.AdamW(model.parameters(), lr=model_config.lr, fused=True)
-    steps = []
+    slow_opt = torch.optim.AdamW(slow.parameters(), lr=model_config.lr, fused=True)
+    steps = {"nn.Dropout": [], "FastDropout": []}
     for _ in range(args.repeats):
-        started = time.perf_counter()
-        _train_epoch(model, opt, batches, rng)
-        steps.append(time.perf_counter() - started)
+        for name, net, optimizer in (("nn.Dropout", slow, slow_opt), ("FastDropout", model, opt)):
+            started = time.perf_counter()
+            _train_epoch(net, optimizer, batches, rng)
+            steps[name].append(time.perf_counter() - started)
 
     chain, fused = statistics.median(timings["autograd chain"]), statistics.median(timings["fused"])
+    torch_drop, fast_drop = statistics.median(steps["nn.Dropout"]), statistics.median(steps["FastDropout"])
     per = 1000 / len(batches)
-    print(f"| loss + backward, {len(batches)} batches, {args.threads} threads | median ms per batch |")
+    print(f"| {len(batches)} batches, {args.threads} threads | median ms per batch |")
     print("|---|---|")
-    print(f"| autograd chain (baseline) | {chain * per:.1f} |")
-    print(f"| fused softmax NLL | {fused * per:.1f} |")
+    print(f"| loss + backward: autograd chain (baseline) | {chain * per:.1f} |")
+    print(f"| loss + backward: fused softmax NLL | {fused * per:.1f} |")
     print(f"| ratio | {chain / fused:.2f}x |")
-    print(f"| whole training step (fused, for reference) | {statistics.median(steps) * per:.1f} |")
+    print(f"| training step: nn.Dropout (baseline) | {torch_drop * per:.1f} |")
+    print(f"| training step: FastDropout | {fast_drop * per:.1f} |")
+    print(f"| ratio | {torch_drop / fast_drop:.2f}x |")
+
+
+def with_torch_dropout(model: InterestEvolutionModel) -> InterestEvolutionModel:
+    """A copy of ``model`` whose dropout layers are ``torch.nn.Dropout`` (the baseline)."""
+    slow = copy.deepcopy(model)
+    for module in list(slow.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, FastDropout):
+                setattr(module, name, torch.nn.Dropout(child.p))
+    return slow
 
 
 if __name__ == "__main__":
