@@ -72,8 +72,6 @@ class SequenceModelConfig:
     adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
     future_window: int = 4  # predict the next K items at each position (K = 1: next item only)
     future_weight: float = 0.5  # loss weight of the items 2..K steps ahead
-    recent_events: int = 0  # the last this-many training positions of each user ...
-    recent_weight: float = 1.0  # ... weigh this much in the loss (the next event to predict is a latest one)
     ema_decay: float = 0.99  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
     refit_with_valid: bool = False  # after early stopping, retrain on train + valid for the best epoch count
@@ -85,8 +83,6 @@ class SequenceModelConfig:
             raise ValueError("need d > 0, layers >= 0, heads > 0 and d divisible by heads")
         if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
             raise ValueError("dropout must be in [0, 1) and adjust_dropout in [0, 1]")
-        if self.recent_events < 0 or self.recent_weight <= 0:
-            raise ValueError("need recent_events >= 0 and recent_weight > 0")
         sizes = (self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window, self.max_run)
         if min(sizes) <= 0:
             raise ValueError("max_len, batch_size, max_epochs, time_buckets, future_window, max_run must be positive")

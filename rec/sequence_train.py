@@ -7,9 +7,6 @@ history (the harness and the product never recommend them). The target is the
 next item, plus (``future_window`` K > 1) the items 2..K steps ahead with
 weight ``future_weight``: ML ratings come in sessions whose order within a
 session is arbitrary, so "soon" is a better target than "exactly next".
-With ``recent_events`` m > 0, each user's last m training positions weigh
-``recent_weight`` in the loss: what the model is asked is always the next
-event after a user's latest ones, and the latest events tell most about it.
 With ``ema_decay`` > 0 an exponential moving average of the weights is what
 gets validated and returned (smoother validation curve, better early stopping).
 Early stopping on validation NDCG@10, ranked exactly as the harness does
@@ -100,13 +97,11 @@ def validation_ndcg(
 def _windows(
     sequences: Sequence[np.ndarray], times: Sequence[np.ndarray] | None, config: SequenceModelConfig,
     rng: np.random.Generator,
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """One training window per user with >= 2 events: inputs (n,), targets (n, K), relative times (n,)
-    and loss weights (n,) of its positions.
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """One training window per user with >= 2 events: inputs (n,), targets (n, K), relative times (n,).
 
     A history longer than ``max_len + 1`` gets a random window of that length.
     Target column ``k`` is the item ``k + 1`` steps ahead (-1 past the end), ``K = future_window``.
-    A position weighs ``recent_weight`` if it is one of the user's last ``recent_events``, else 1.
     """
     out = []
     for u, seq in enumerate(sequences):
@@ -119,15 +114,12 @@ def _windows(
             rel = relative_times(times[u][start : end - 1])
         ahead = np.arange(start, end - 1)[:, None] + np.arange(1, config.future_window + 1)  # (n, K)
         targets = np.where(ahead < len(seq), np.asarray(seq)[np.minimum(ahead, len(seq) - 1)], -1)
-        from_last = len(seq) - 2 - np.arange(start, end - 1)  # (n,): 0 = the user's last training position
-        weight = np.where(from_last < config.recent_events, config.recent_weight, 1.0).astype(np.float32)
-        out.append((np.asarray(seq[start : end - 1]), targets, rel, weight))
+        out.append((np.asarray(seq[start : end - 1]), targets, rel))
     return out
 
 
 def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.random.Generator) -> list:
-    """Group windows of similar length (less padding) into left-padded (x, y, times, weights) batches:
-    x, times and weights (B, L), y (B, L, K)."""
+    """Group windows of similar length (less padding) into left-padded (x, y, times) batches (B, L)."""
     lengths = np.array([len(w[0]) for w in windows])  # (U,)
     order = np.argsort(lengths + rng.random(len(lengths)) * 8, kind="stable")  # jittered length sort
     groups = np.array_split(order, max(1, int(np.ceil(len(order) / config.batch_size))))
@@ -137,11 +129,10 @@ def _batches(windows: list, config: SequenceModelConfig, n_items: int, rng: np.r
         x = np.full((len(group), length), n_items, np.int64)
         y = np.full((len(group), length, config.future_window), -1, np.int64)
         g = np.zeros((len(group), length), np.float32)
-        w = np.zeros((len(group), length), np.float32)
         for row, i in enumerate(group):
             n = lengths[i]
-            x[row, length - n :], y[row, length - n :], g[row, length - n :], w[row, length - n :] = windows[i]
-        batches.append((x, y, g, w))
+            x[row, length - n :], y[row, length - n :], g[row, length - n :] = windows[i]
+        batches.append((x, y, g))
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -197,14 +188,10 @@ class _SoftmaxNLL(torch.autograd.Function):
 
 
 def softmax_nll(
-    query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor, future_weight: float,
-    position_weight: torch.Tensor | None = None,
+    query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor, future_weight: float
 ) -> torch.Tensor:
-    """Loss of :class:`_SoftmaxNLL` with :func:`_target_weights`: ``query`` (M, D), ``table`` (N, D),
-    each row's targets also weighted by ``position_weight`` (M,) if given."""
-    weight = _target_weights(targets, future_weight).to(query.dtype)  # (M, K)
-    if position_weight is not None:
-        weight = weight * position_weight.to(query.dtype)[:, None]
+    """Loss of :class:`_SoftmaxNLL` with :func:`_target_weights`: ``query`` (M, D), ``table`` (N, D)."""
+    weight = _target_weights(targets, future_weight).to(query.dtype)
     return _SoftmaxNLL.apply(query, table, blocked, targets, weight)
 
 
@@ -212,11 +199,11 @@ def _train_epoch(
     model: InterestEvolutionModel, opt: torch.optim.Optimizer, batches: list, rng: np.random.Generator,
     ema: InterestEvolutionModel | None = None,
 ) -> float:
-    """One pass over ``batches`` of (x, y, times, weights) arrays; returns the mean loss. Updates ``ema`` if given."""
+    """One pass over ``batches`` of (x, y, times) arrays; returns the mean loss. Updates ``ema`` if given."""
     model.train()
     cfg, losses = model.config, []
-    for x, y, g, w in batches:
-        x, y, g, w = (torch.from_numpy(a) for a in (x, y, g, w))
+    for x, y, g in batches:
+        x, y, g = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(g)
         drop = None
         if cfg.adjust_dropout > 0:
             drop = torch.from_numpy(rng.random(model.n_items) < cfg.adjust_dropout)  # (N,)
@@ -227,8 +214,7 @@ def _train_epoch(
         blocked = ~model.warm  # (N,): items never observed in training are no negatives
         if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
             blocked = (blocked | _seen_mask(x, model.n_items)).flatten(0, 1)  # (B * L, N)
-        query = model.to_query(hidden).flatten(0, 1)  # (B * L, D)
-        loss = softmax_nll(query, table, blocked, y.flatten(0, 1), cfg.future_weight, w.flatten())
+        loss = softmax_nll(model.to_query(hidden).flatten(0, 1), table, blocked, y.flatten(0, 1), cfg.future_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

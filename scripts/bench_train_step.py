@@ -64,7 +64,7 @@ def fused_loss(model, x, y, hidden, table) -> torch.Tensor:
 def time_loss(loss_fn, model, batches) -> tuple[float, float]:
     """Seconds for loss + backward over ``batches`` (the encoder's forward is done outside the timer)."""
     total, losses = 0.0, []
-    for x, y, g, _ in batches:
+    for x, y, g in batches:
         x, y, g = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(g)
         table = model.item_table()
         hidden = model.encode(x, g, table).detach().requires_grad_()

@@ -19,7 +19,7 @@ from rec.sequence import (
     run_positions,
     save_model,
 )
-from rec.sequence_train import _windows, fit_on_split, softmax_nll, train_interest_model, validation_ndcg
+from rec.sequence_train import fit_on_split, softmax_nll, train_interest_model, validation_ndcg
 from rec.splits import IdIndex, leave_one_out_split
 
 N_ITEMS, TEXT_DIM = 12, 16
@@ -102,8 +102,6 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
         SequenceModelConfig.from_dict({"d": 8, "colour": "red"})
     with pytest.raises(ValueError):
         SequenceModelConfig(d=10, heads=3)
-    with pytest.raises(ValueError, match="recent_weight"):
-        SequenceModelConfig(recent_events=5, recent_weight=0.0)
 
 
 def test_log_time_buckets() -> None:
@@ -189,29 +187,6 @@ def test_fast_dropout_keeps_the_expected_value_and_is_off_in_eval() -> None:
     assert abs(float((y == 0).float().mean()) - 0.3) < 0.01
     assert abs(float(y.mean()) - 1.0) < 0.01 and torch.allclose(y[y != 0], torch.tensor(1 / 0.7))
     assert drop.eval()(x) is x
-
-
-def test_windows_weigh_each_users_last_positions_by_recent_weight() -> None:
-    config = SequenceModelConfig(max_len=4, future_window=2, recent_events=2, recent_weight=3.0)
-    short, long = np.arange(4), np.arange(10, 20)
-    windows = _windows([short, long, np.arange(1)], None, config, np.random.default_rng(0))
-    assert len(windows) == 2  # a single event is no window
-    inputs, targets, _, weight = windows[0]
-    np.testing.assert_array_equal(inputs, [0, 1, 2])
-    np.testing.assert_array_equal(targets, [[1, 2], [2, 3], [3, -1]])
-    np.testing.assert_array_equal(weight, [1.0, 3.0, 3.0])  # the last two positions: targets 2 and 3
-    for _ in range(20):  # a long history's random window weighs only the user's own last positions
-        inputs, _, _, weight = _windows([long], None, config, np.random.default_rng(_))[0]
-        np.testing.assert_array_equal(weight, np.where(inputs >= 17, 3.0, 1.0))
-
-
-def test_position_weight_scales_each_rows_share_of_the_loss() -> None:
-    gen = torch.Generator().manual_seed(1)
-    query, table = torch.randn(2, 4, generator=gen), torch.randn(5, 4, generator=gen)
-    blocked, targets = torch.zeros(2, 5, dtype=torch.bool), torch.tensor([[0], [3]])
-    row = [softmax_nll(query[i : i + 1], table, blocked[:1], targets[i : i + 1], 0.5) for i in range(2)]
-    weighted = softmax_nll(query, table, blocked, targets, 0.5, position_weight=torch.tensor([1.0, 3.0]))
-    torch.testing.assert_close(weighted, (row[0] + 3 * row[1]) / 4)
 
 
 def test_new_item_boost_raises_only_items_without_training_data() -> None:
