@@ -131,8 +131,8 @@ def relative_times(timestamps: np.ndarray) -> np.ndarray:
 
 class FastDropout(nn.Module):
     """Inverted dropout like :class:`torch.nn.Dropout`, with its mask drawn by ``torch.rand_like``:
-    on CPU that is about 3x faster than the ``bernoulli_`` behind ``nn.Dropout``, which took 18% of
-    a training step (``scripts/bench_train_step.py``)."""
+    on CPU about 2x faster (forward and backward) than the ``bernoulli_`` behind ``nn.Dropout``,
+    which took 18% of a training step in the profiler (``scripts/bench_train_step.py`` times the step)."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
