@@ -11,7 +11,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate demo serve replay bench test test-all mlflow-ui clean
+.PHONY: install data embed train evaluate demo serve replay bench sasrec-reference test test-all mlflow-ui clean
 
 install: $(STAMP)
 
@@ -60,6 +60,17 @@ replay: install
 
 bench: install
 	$(PY) scripts/bench_serve.py
+
+# RecBole 1.2.1's SASRec trained until early stopping on the same split (about
+# an hour on 2 cores). RecBole pins an old Ray, so it gets a virtualenv of its own.
+RECBOLE_VENV := .venv-recbole
+sasrec-reference:
+	$(PYTHON) -m venv $(RECBOLE_VENV)
+	$(RECBOLE_VENV)/bin/pip install -q torch==2.13.0
+	$(RECBOLE_VENV)/bin/pip install -q --no-deps recbole==1.2.1
+	$(RECBOLE_VENV)/bin/pip install -q 'numpy<2' 'pandas<3' scipy tqdm colorlog==4.7.2 colorama==0.4.4 \
+		scikit-learn pyyaml tensorboard thop tabulate plotly texttable psutil
+	$(RECBOLE_VENV)/bin/python scripts/sasrec_reference.py
 
 test: data
 	$(PY) -m pytest
