@@ -93,6 +93,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("var/recbole/sasrec_reference.json"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    args.work_dir, args.anchors, args.out = (path.resolve() for path in (args.work_dir, args.anchors, args.out))
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(args.work_dir)  # RecBole writes log/ and log_tensorboard/ into the working directory
 
     import recbole
     import recbole.model.sequential_recommender  # noqa: F401  (turns anomaly detection on)
