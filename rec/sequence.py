@@ -72,6 +72,7 @@ class SequenceModelConfig:
     adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
     future_window: int = 4  # predict the next K items at each position (K = 1: next item only)
     future_weight: float = 0.5  # loss weight of the items 2..K steps ahead
+    label_smoothing: float = 0.0  # share of each target spread evenly over the row's candidate items
     ema_decay: float = 0.99  # > 0: evaluate and keep an exponential moving average of the weights
     exclude_seen: bool = True  # leave items already in the history out of the training softmax
     refit_with_valid: bool = False  # after early stopping, retrain on train + valid for the best epoch count
@@ -81,8 +82,8 @@ class SequenceModelConfig:
     def __post_init__(self) -> None:
         if self.d <= 0 or self.layers < 0 or self.heads <= 0 or self.d % self.heads:
             raise ValueError("need d > 0, layers >= 0, heads > 0 and d divisible by heads")
-        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
-            raise ValueError("dropout must be in [0, 1) and adjust_dropout in [0, 1]")
+        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
+            raise ValueError("dropout and label_smoothing must be in [0, 1), adjust_dropout in [0, 1]")
         sizes = (self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window, self.max_run)
         if min(sizes) <= 0:
             raise ValueError("max_len, batch_size, max_epochs, time_buckets, future_window, max_run must be positive")

@@ -7,6 +7,8 @@ history (the harness and the product never recommend them). The target is the
 next item, plus (``future_window`` K > 1) the items 2..K steps ahead with
 weight ``future_weight``: ML ratings come in sessions whose order within a
 session is arbitrary, so "soon" is a better target than "exactly next".
+With ``label_smoothing`` s, each target is trained as (1 - s) that item plus s
+spread evenly over the row's candidates (the items not left out).
 With ``ema_decay`` > 0 an exponential moving average of the weights is what
 gets validated and returned (smoother validation curve, better early stopping).
 Early stopping on validation NDCG@10, ranked exactly as the harness does
@@ -164,35 +166,49 @@ class _SoftmaxNLL(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx, query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor,
-        weight: torch.Tensor,
+        weight: torch.Tensor, smoothing: float,
     ) -> torch.Tensor:
         targets = targets.clamp(min=0)  # missing ones (-1) already weigh 0
-        logits = (query @ table.T).masked_fill_(blocked, float("-inf"))  # (M, N)
+        logits = query @ table.T  # (M, N)
+        allowed = None
+        if smoothing:  # the mean of each row's candidate logits, before they are overwritten (in place: no copy)
+            n_blocked = blocked.view(torch.uint8).sum(dim=-1, keepdim=True, dtype=logits.dtype)  # 10x a bool sum
+            allowed = (logits.shape[1] - n_blocked).expand(len(logits), 1).clamp(min=1)  # (M, 1)
+            mean_logit = logits.masked_fill_(blocked, 0.0).sum(dim=1, keepdim=True) / allowed  # (M, 1)
+        logits.masked_fill_(blocked, float("-inf"))
         picked = logits.gather(1, targets)  # (M, K), before the scores are overwritten
         top = logits.amax(dim=1, keepdim=True).nan_to_num_(neginf=0.0)  # (M, 1); 0 for an all-blocked row
         probs = logits.sub_(top).exp_()  # (M, N) unnormalised, in place; 0 where blocked
         total = probs.sum(dim=1, keepdim=True)  # (M, 1)
         nll = top + total.log() - picked  # (M, K); inf for blocked targets and all-blocked rows
+        if smoothing:  # the target is (1 - s) the item + s spread evenly over the row's candidates
+            nll = (1.0 - smoothing) * nll + smoothing * (top + total.log() - mean_logit)
         weight = weight * torch.isfinite(nll)
         norm = weight.sum().clamp(min=1e-8)
-        ctx.save_for_backward(query, table, probs, total.clamp(min=1e-30), targets, weight / norm)
+        ctx.smoothing = smoothing
+        ctx.save_for_backward(query, table, probs, total.clamp(min=1e-30), targets, weight / norm, blocked, allowed)
         return (nll.nan_to_num(posinf=0.0) * weight).sum() / norm
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple:
-        query, table, probs, total, targets, weight = ctx.saved_tensors  # probs is reused: backward runs once
-        # d loss / d logits = sum_k w_k (softmax - onehot(t_k)); softmax is 0 where blocked.
-        dlogits = probs.mul_(weight.sum(1, keepdim=True) * grad / total)  # in place
-        dlogits.scatter_add_(1, targets, -weight * grad)
-        return dlogits @ table, dlogits.T @ query, None, None, None
+        query, table, probs, total, targets, weight, blocked, allowed = ctx.saved_tensors  # probs is reused
+        # d loss / d logits = sum_k w_k (softmax - (1 - s) onehot(t_k) - s candidates / n); softmax is 0 where blocked.
+        row_weight = weight.sum(1, keepdim=True)  # (M, 1)
+        dlogits = probs.mul_(row_weight * grad / total)  # in place: backward runs once
+        if ctx.smoothing:  # minus s / n on the candidates; blocked entries stay 0 (in place: no mask copy)
+            dlogits.sub_(ctx.smoothing * row_weight * grad / allowed).masked_fill_(blocked, 0.0)
+        dlogits.scatter_add_(1, targets, -(1.0 - ctx.smoothing) * weight * grad)
+        return dlogits @ table, dlogits.T @ query, None, None, None, None
 
 
 def softmax_nll(
-    query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor, future_weight: float
+    query: torch.Tensor, table: torch.Tensor, blocked: torch.Tensor, targets: torch.Tensor, future_weight: float,
+    smoothing: float = 0.0,
 ) -> torch.Tensor:
-    """Loss of :class:`_SoftmaxNLL` with :func:`_target_weights`: ``query`` (M, D), ``table`` (N, D)."""
+    """Loss of :class:`_SoftmaxNLL` with :func:`_target_weights`: ``query`` (M, D), ``table`` (N, D);
+    ``smoothing``: label smoothing over each row's candidates (the items not blocked)."""
     weight = _target_weights(targets, future_weight).to(query.dtype)
-    return _SoftmaxNLL.apply(query, table, blocked, targets, weight)
+    return _SoftmaxNLL.apply(query, table, blocked, targets, weight, smoothing)
 
 
 def _train_epoch(
@@ -214,7 +230,8 @@ def _train_epoch(
         blocked = ~model.warm  # (N,): items never observed in training are no negatives
         if cfg.exclude_seen:  # as at serving: items already in the history are never candidates
             blocked = (blocked | _seen_mask(x, model.n_items)).flatten(0, 1)  # (B * L, N)
-        loss = softmax_nll(model.to_query(hidden).flatten(0, 1), table, blocked, y.flatten(0, 1), cfg.future_weight)
+        loss = softmax_nll(model.to_query(hidden).flatten(0, 1), table, blocked, y.flatten(0, 1), cfg.future_weight,
+                           cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

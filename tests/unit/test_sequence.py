@@ -143,7 +143,8 @@ def test_user_vectors_in_length_sorted_chunks_equal_one_at_a_time() -> None:
     assert model.user_vectors([], []).shape == (0, together.shape[1])
 
 
-def test_softmax_nll_equals_the_autograd_reference_loss_and_gradients() -> None:
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_softmax_nll_equals_the_autograd_reference_loss_and_gradients(smoothing: float) -> None:
     gen = torch.Generator().manual_seed(0)
     m, n, d, k = 7, 11, 5, 3
     query = torch.randn(m, d, generator=gen, dtype=torch.float64, requires_grad=True)
@@ -152,15 +153,19 @@ def test_softmax_nll_equals_the_autograd_reference_loss_and_gradients() -> None:
     targets = torch.randint(0, n, (m, k), generator=gen)
     targets[0, 1:] = -1  # missing future targets
     blocked[1, targets[1, 0]] = True  # a blocked target is skipped
-    loss = softmax_nll(query, table, blocked, targets, future_weight=0.5)
+    blocked[2] = True  # nothing left to rank in this row
+    loss = softmax_nll(query, table, blocked, targets, future_weight=0.5, smoothing=smoothing)
     loss.backward()
     fused = (loss.detach(), query.grad.clone(), table.grad.clone())
 
     query.grad = table.grad = None
     logits = (query @ table.T).masked_fill(blocked, float("-inf"))
-    nll = torch.logsumexp(logits, 1, keepdim=True) - logits.gather(1, targets.clamp(min=0))  # (M, K)
+    log_p = logits - torch.logsumexp(logits, 1, keepdim=True)  # (M, N)
+    nll = -log_p.gather(1, targets.clamp(min=0))  # (M, K)
+    uniform_nll = -log_p.masked_fill(blocked, 0.0).sum(1, keepdim=True) / (~blocked).sum(1, keepdim=True)  # (M, 1)
+    smoothed = (1 - smoothing) * nll + smoothing * uniform_nll
     weight = torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64) * (targets >= 0) * torch.isfinite(nll)
-    ref = (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum()
+    ref = (smoothed.nan_to_num(nan=0.0, posinf=0.0) * weight).sum() / weight.sum()
     ref.backward()
     torch.testing.assert_close(fused, (ref.detach(), query.grad, table.grad))
     assert float(weight[1, 0]) == 0.0 and float(weight.sum()) > 0
