@@ -13,6 +13,7 @@ does not depend on their values), then times, alternating:
    * ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask;
 
    and checks that both give the same loss;
+   and, for its cost, ``fused`` with the config's ``label_smoothing``;
 2. the whole training step (forward, loss, backward, AdamW), dropout on:
    with ``torch.nn.Dropout`` (``bernoulli_`` masks, the baseline) and with
    :class:`rec.sequence.FastDropout` (``rand_like`` masks).
@@ -55,10 +56,15 @@ def chain_loss(model, x, y, hidden, table) -> torch.Tensor:
     return (nll.nan_to_num(posinf=0.0) * weight).sum() / weight.sum().clamp(min=1e-8)
 
 
-def fused_loss(model, x, y, hidden, table) -> torch.Tensor:
+def fused_loss(model, x, y, hidden, table, smoothing: float = 0.0) -> torch.Tensor:
     blocked = (~model.warm | _seen_mask(x, model.n_items)).flatten(0, 1)  # (B * L, N)
     query = model.to_query(hidden).flatten(0, 1)
-    return softmax_nll(query, table, blocked, y.flatten(0, 1), model.config.future_weight)
+    return softmax_nll(query, table, blocked, y.flatten(0, 1), model.config.future_weight, smoothing)
+
+
+def smoothed_loss(model, x, y, hidden, table) -> torch.Tensor:
+    """The fused loss with the config's label smoothing: what it costs on top."""
+    return fused_loss(model, x, y, hidden, table, model.config.label_smoothing)
 
 
 def time_loss(loss_fn, model, batches) -> tuple[float, float]:
@@ -100,9 +106,9 @@ def main() -> None:
     model = InterestEvolutionModel(model_config, text, warm).eval()  # no dropout: both see the same inputs
     batches = _batches(_windows(items, times, model_config, rng), model_config, len(text), rng)[: args.batches]
 
-    timings = {"autograd chain": [], "fused": []}
+    timings = {"autograd chain": [], "fused": [], "smoothed": []}
     for _ in range(args.repeats):
-        for name, fn in (("autograd chain", chain_loss), ("fused", fused_loss)):
+        for name, fn in (("autograd chain", chain_loss), ("fused", fused_loss), ("smoothed", smoothed_loss)):
             seconds, loss = time_loss(fn, model, batches)
             timings[name].append(seconds)
             timings.setdefault(f"{name} loss", loss)
@@ -127,6 +133,8 @@ def main() -> None:
     print(f"| loss + backward: autograd chain (baseline) | {chain * per:.1f} |")
     print(f"| loss + backward: fused softmax NLL | {fused * per:.1f} |")
     print(f"| ratio | {chain / fused:.2f}x |")
+    smoothed = statistics.median(timings["smoothed"])
+    print(f"| loss + backward: fused, label smoothing {model_config.label_smoothing} | {smoothed * per:.1f} |")
     print(f"| training step: nn.Dropout (baseline) | {torch_drop * per:.1f} |")
     print(f"| training step: FastDropout | {fast_drop * per:.1f} |")
     print(f"| ratio | {torch_drop / fast_drop:.2f}x |")
