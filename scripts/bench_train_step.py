@@ -12,8 +12,8 @@ does not depend on their values), then times, alternating:
      positions, a gathered (M, N) seen mask, masked_fill, logsumexp, gather;
    * ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask;
 
-   and checks that both give the same loss;
-   and, for its cost, ``fused`` with the config's ``label_smoothing``;
+   and checks that both give the same loss; it also times ``fused`` with the
+   config's ``label_smoothing``, for what the smoothing costs;
 2. the whole training step (forward, loss, backward, AdamW), dropout on:
    with ``torch.nn.Dropout`` (``bernoulli_`` masks, the baseline) and with
    :class:`rec.sequence.FastDropout` (``rand_like`` masks).
