@@ -173,7 +173,7 @@ class _SoftmaxNLL(torch.autograd.Function):
         allowed = None
         if smoothing:  # the mean of each row's candidate logits, before they are overwritten (in place: no copy)
             n_blocked = blocked.view(torch.uint8).sum(dim=-1, keepdim=True, dtype=logits.dtype)  # 10x a bool sum
-            allowed = (logits.shape[1] - n_blocked).expand(len(logits), 1).clamp(min=1)  # (M, 1)
+            allowed = (logits.shape[1] - n_blocked).clamp(min=1)  # (M, 1), or (1,) for a shared mask
             mean_logit = logits.masked_fill_(blocked, 0.0).sum(dim=1, keepdim=True) / allowed  # (M, 1)
         logits.masked_fill_(blocked, float("-inf"))
         picked = logits.gather(1, targets)  # (M, K), before the scores are overwritten
