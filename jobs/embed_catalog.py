@@ -28,13 +28,13 @@ import mlflow
 
 from jobs.cli import run_config_job
 from jobs.udfs import EmbedItems
-from rec import registry
-from rec.catalog import catalog_format, catalog_item_ids, normalize_catalog
+from rec.registry import encoders as registry
+from rec.catalog.files import catalog_format, catalog_item_ids, normalize_catalog
 from rec.config import RecConfig
-from rec.embedding import duplicate_ids, popularity_counts
+from rec.encoding.batch import duplicate_ids, popularity_counts
 from rec.errors import DataError
-from rec.item_log import items_to_embed, new_items_catalog
-from rec.schemas import items_table_schema
+from rec.storage.new_item_log import items_to_embed, new_items_catalog
+from rec.catalog.schemas import items_table_schema
 
 log = logging.getLogger(__name__)
 

@@ -23,18 +23,18 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
 
-from rec import registry  # noqa: E402
+from rec.registry import encoders as registry  # noqa: E402
 from jobs.cli import run_config_job  # noqa: E402
 from rec.config import RecConfig  # noqa: E402
-from rec.evaluation import (  # noqa: E402
+from rec.evaluation.harness import (  # noqa: E402
     EvalData, ModelFactory, baseline_factories, evaluate_model,
     load_eval_data, make_cold_split, markdown_table,
 )
-from rec.interest_registry import read_item_ids, resolve_interest_model  # noqa: E402
-from rec.metrics import ScoreFn  # noqa: E402
-from rec.sequence import InterestEvolutionModel, load_model  # noqa: E402
-from rec.sequence_train import fit_on_split, model_score_fn  # noqa: E402
-from rec.splits import LeaveOneOutSplit  # noqa: E402
+from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
+from rec.evaluation.metrics import ScoreFn  # noqa: E402
+from rec.interest.model import InterestEvolutionModel, load_model  # noqa: E402
+from rec.interest.training import fit_on_split, model_score_fn  # noqa: E402
+from rec.evaluation.splits import LeaveOneOutSplit  # noqa: E402
 
 log = logging.getLogger(__name__)
 TARGETS = {"NDCG@10": 0.13, "HR@10": 0.23}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from rec.config import load_config
-from rec.datasets import fetch_movielens_100k, load_movielens
+from rec.catalog.movielens import fetch_movielens_100k, load_movielens
 
 log = logging.getLogger(__name__)
 

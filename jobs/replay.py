@@ -26,9 +26,9 @@ import numpy as np
 
 from jobs.train_interest import load_training_data
 from rec.config import RecConfig, load_config
-from rec.interest_registry import TEST_HR_TAG, TEST_NDCG_TAG
-from rec.registry import connect, resolve_encoder
-from rec.splits import LeaveOneOutSplit
+from rec.registry.interest_models import TEST_HR_TAG, TEST_NDCG_TAG
+from rec.registry.encoders import connect, resolve_encoder
+from rec.evaluation.splits import LeaveOneOutSplit
 
 log = logging.getLogger(__name__)
 

@@ -30,13 +30,14 @@ import numpy as np
 import pyarrow as pa
 
 from jobs.cli import run_config_job
-from rec import interest_registry, registry
+from rec.registry import encoders as registry
+from rec.registry import interest_models as interest_registry
 from rec.config import RecConfig
-from rec.evaluation import EvalData, load_eval_data
-from rec.metrics import rank_users, summarize
-from rec.registry import EncoderVersion
-from rec.sequence import InterestEvolutionModel, SequenceModelConfig, save_model
-from rec.sequence_train import fit_on_split, model_score_fn
+from rec.evaluation.harness import EvalData, load_eval_data
+from rec.evaluation.metrics import rank_users, summarize
+from rec.registry.encoders import EncoderVersion
+from rec.interest.model import InterestEvolutionModel, SequenceModelConfig, save_model
+from rec.interest.training import fit_on_split, model_score_fn
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from rec.config import CatalogConfig, EncoderConfig
-from rec.embedding import embed_items
-from rec.encoder import TextEncoder
+from rec.encoding.batch import embed_items
+from rec.encoding.encoder import TextEncoder
 
 
 class EmbedItems:

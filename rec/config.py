@@ -109,7 +109,7 @@ class EmbedJobConfig(_Strict):
 
 
 class InterestConfig(_Strict):
-    """The per-event interest update (see rec/interest.py)."""
+    """The per-event interest update (see rec/interest/rule.py)."""
 
     event_weights: dict[str, float] = Field(
         default_factory=lambda: {
@@ -181,7 +181,7 @@ class TrainConfig(_Strict):
     scoring_table: str = "interest_items"
     # The history to learn from: a parquet event file (user_id, item_id, timestamp, line).
     events_path: str = "{data_dir}/movielens/events.parquet"
-    # Hyper-parameters: keys of rec.sequence.SequenceModelConfig (unknown keys fail).
+    # Hyper-parameters: keys of rec.interest.model.SequenceModelConfig (unknown keys fail).
     model: dict[str, Any] = Field(default_factory=dict)
     fail_after_epochs: int | None = Field(None, ge=1, description="fault injection for tests")
 

@@ -35,7 +35,7 @@ class NotReadyError(RecError, RuntimeError):
 
 
 class RequestBodyError(RecError, ValueError):
-    """A raw request body the service refuses before parsing it (see rec/request_body.py)."""
+    """A raw request body the service refuses before parsing it (see serve/request_body.py)."""
 
 
 class BodyTooLargeError(RequestBodyError):

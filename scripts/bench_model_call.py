@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rec.config import load_config
-from rec.interest_registry import resolve_interest_model
+from rec.registry.interest_models import resolve_interest_model
 from serve.interest_model import InterestModelRunner
 
 

@@ -10,13 +10,13 @@ does not depend on their values), then times, alternating:
 
    * ``autograd chain``: the first implementation: scores of the kept
      positions, a gathered (M, N) seen mask, masked_fill, logsumexp, gather;
-   * ``fused``: :func:`rec.sequence_train.softmax_nll` with the broadcast mask;
+   * ``fused``: :func:`rec.interest.training.softmax_nll` with the broadcast mask;
 
    and checks that both give the same loss; it also times ``fused`` with the
    config's ``label_smoothing``, for what the smoothing costs;
 2. the whole training step (forward, loss, backward, AdamW), dropout on:
    with ``torch.nn.Dropout`` (``bernoulli_`` masks, the baseline) and with
-   :class:`rec.sequence.FastDropout` (``rand_like`` masks).
+   :class:`rec.interest.model.FastDropout` (``rand_like`` masks).
 
 It prints a Markdown table of medians and the ratios.
 """
@@ -33,9 +33,9 @@ import pyarrow.parquet as pq
 import torch
 
 from rec.config import load_config
-from rec.sequence import FastDropout, InterestEvolutionModel, SequenceModelConfig
-from rec.sequence_train import _batches, _seen_mask, _train_epoch, _windows, softmax_nll, split_sequences
-from rec.splits import IdIndex, leave_one_out_split
+from rec.interest.model import FastDropout, InterestEvolutionModel, SequenceModelConfig
+from rec.interest.training import _batches, _seen_mask, _train_epoch, _windows, softmax_nll, split_sequences
+from rec.evaluation.splits import IdIndex, leave_one_out_split
 
 
 def chain_loss(model, x, y, hidden, table) -> torch.Tensor:

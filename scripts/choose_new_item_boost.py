@@ -27,11 +27,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rec.config import load_config
-from rec.datasets import load_movielens
-from rec.metrics import rank_users, summarize
-from rec.sequence import SequenceModelConfig
-from rec.sequence_train import fit_on_split, split_sequences
-from rec.splits import IdIndex, cold_item_split, leave_one_out_split
+from rec.catalog.movielens import load_movielens
+from rec.evaluation.metrics import rank_users, summarize
+from rec.interest.model import SequenceModelConfig
+from rec.interest.training import fit_on_split, split_sequences
+from rec.evaluation.splits import IdIndex, cold_item_split, leave_one_out_split
 from scripts.train_sequence_ml100k import text_vectors
 
 BOOSTS = (0.0, 0.25, 0.5, 0.75, 0.85, 1.0, 1.25, 1.5)

@@ -1,7 +1,7 @@
 """Train the interest-evolution model on MovieLens-100k and compare it with baselines.
 
 Protocol: leave-one-out by (timestamp, line), full ranking over the catalogue,
-seen items excluded (``rec.metrics``). Prints Markdown tables: test metrics of
+seen items excluded (``rec.evaluation.metrics``). Prints Markdown tables: test metrics of
 the model, popularity, item-kNN and the last item's text embedding; then the
 cold-item protocol (``cold_item_split``, 10% of items lose their train events):
 test HR@10 / NDCG@10 on cold vs warm targets of a model trained on that split.
@@ -21,12 +21,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rec.baselines import embedding_last_scores, item_knn_scores, popularity_scores
-from rec.datasets import load_movielens
-from rec.metrics import evaluate_scores, rank_users, summarize
-from rec.sequence import SequenceModelConfig, save_model
-from rec.sequence_train import fit_on_split, model_score_fn
-from rec.splits import IdIndex, cold_item_split, leave_one_out_split
+from rec.evaluation.baselines import embedding_last_scores, item_knn_scores, popularity_scores
+from rec.catalog.movielens import load_movielens
+from rec.evaluation.metrics import evaluate_scores, rank_users, summarize
+from rec.interest.model import SequenceModelConfig, save_model
+from rec.interest.training import fit_on_split, model_score_fn
+from rec.evaluation.splits import IdIndex, cold_item_split, leave_one_out_split
 
 COLUMNS = ["HR@10", "HR@20", "NDCG@10", "NDCG@20", "MRR@10", "coverage@10"]
 

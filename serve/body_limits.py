@@ -3,7 +3,7 @@
 413 for a body over `serve.max_body_bytes` (from Content-Length, or counted
 while reading when it is chunked or understated), 422 for one that is not
 UTF-8, escapes a lone surrogate or nests deeper than `serve.max_json_depth`
-(rec/request_body.py). The reply is JSON `{"detail": "body: ..."}` like every
+(serve/request_body.py). The reply is JSON `{"detail": "body: ..."}` like every
 other 4xx of the API, and no route runs, so nothing is written.
 """
 
@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rec.config import ServeConfig
 from rec.errors import BodyTooLargeError, RequestBodyError
-from rec.request_body import check_declared_size, check_json_text, check_read_size
+from serve.request_body import check_declared_size, check_json_text, check_read_size
 
 
 class _ClientGone(Exception):

@@ -9,8 +9,8 @@ import numpy as np
 from ray import serve
 
 from rec.config import EncoderConfig
-from rec.encoder import TextEncoder
-from rec.registry import EncoderVersion
+from rec.encoding.encoder import TextEncoder
+from rec.registry.encoders import EncoderVersion
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ to answer in. A reload swaps the bundle only after every shard holds the new
 version's user states.
 
 Items added live (POST /items) are recommendable at once: each bundle holds
-them in its own vector spaces (serve/fresh_items.py) and every recommendation
+them in its own vector spaces (serve/new_items.py) and every recommendation
 merges the pinned table's top-k with theirs, by the same score.
 """
 
@@ -29,13 +29,13 @@ from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig, ServeConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
-from rec.fresh import merge_top_k
-from rec.item_log import NewItem
-from rec.schemas import ID_PATTERN, is_valid_category
-from rec.store import ScoredItem
-from rec.user_state import IncomingEvent, UserProfile, shard_of
+from rec.ranking.candidates import merge_top_k
+from rec.storage.new_item_log import NewItem
+from rec.catalog.schemas import ID_PATTERN, is_valid_category
+from rec.storage.items_table import ScoredItem
+from rec.interest.shard import IncomingEvent, UserProfile, shard_of
 from serve.body_limits import RequestBodyLimits
-from serve.fresh_items import FreshItemsKeeper
+from serve.new_items import FreshItemsKeeper
 from serve.live import LiveVersion, open_live, resolve_live, version_key
 from serve.schemas import (
     EventIn, EventsAccepted, ItemIn, ItemsAccepted, RecommendedItem, Recommendations, ReloadResult, TextQuery,

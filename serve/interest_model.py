@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from rec.config import RecConfig
-from rec.interest_registry import InterestModelVersion, read_item_ids
-from rec.sequence import load_model
-from rec.store import ItemStore, check_vector_space
+from rec.registry.interest_models import InterestModelVersion, read_item_ids
+from rec.interest.model import load_model
+from rec.storage.items_table import ItemStore, check_vector_space
 
 
 class InterestModelRunner:
@@ -46,7 +46,7 @@ class InterestModelRunner:
 
         Items the model has no index for (live-added ones, or catalogue items newer than
         the model) are left out of the history: the model reads item indices, so it cannot
-        take their projected vectors as input. They are still candidates (serve/fresh_items.py).
+        take their projected vectors as input. They are still candidates (serve/new_items.py).
         """
         known = [(self.index[i], t) for i, t in zip(recent_items, recent_timestamps) if i in self.index]
         if not known:

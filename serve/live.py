@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 from rec.config import RecConfig
 from rec.errors import NotReadyError
-from rec.fresh_store import FreshVectorTable
-from rec.interest_registry import InterestModelVersion, resolve_interest_model
-from rec.registry import EncoderVersion, resolve_encoder
-from rec.store import ItemStore, ScoredItem, check_vector_space
-from serve.fresh_items import FreshSet
+from rec.storage.new_item_vectors import FreshVectorTable
+from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
+from rec.registry.encoders import EncoderVersion, resolve_encoder
+from rec.storage.items_table import ItemStore, ScoredItem, check_vector_space
+from serve.new_items import FreshSet
 from serve.interest_model import InterestModelRunner
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class LiveVersion:
     item_count: int
     interest: InterestModelVersion | None  # only one trained on `encoder`'s vectors
     model: InterestModelRunner | None
-    # Live-added items in this bundle's spaces; filled from the new-items log (serve/fresh_items.py).
+    # Live-added items in this bundle's spaces; filled from the new-items log (serve/new_items.py).
     # The one mutable part: append-only, and never shared with another bundle.
     fresh: FreshSet
 

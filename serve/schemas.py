@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
 from rec.config import EVENT_TYPES
-from rec.item_log import NewItem
-from rec.schemas import CATEGORY_PATTERN, ID_PATTERN
+from rec.storage.new_item_log import NewItem
+from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN
 
 SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]

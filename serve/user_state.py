@@ -9,11 +9,11 @@ import numpy as np
 from ray import serve
 
 from rec.config import RecConfig
-from rec.fresh_store import FreshVectorTable, ItemVectorLookup
-from rec.item_log import NewItemLog, new_items_log_path
-from rec.registry import EncoderVersion, resolve_encoder
-from rec.store import ItemStore, check_vector_space
-from rec.user_state import ApplyResult, IncomingEvent, UserProfile, UserShard
+from rec.storage.new_item_vectors import FreshVectorTable, ItemVectorLookup
+from rec.storage.new_item_log import NewItemLog, new_items_log_path
+from rec.registry.encoders import EncoderVersion, resolve_encoder
+from rec.storage.items_table import ItemStore, check_vector_space
+from rec.interest.shard import ApplyResult, IncomingEvent, UserProfile, UserShard
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from rec.config import RecConfig, load_config
-from rec.datasets import load_movielens
+from rec.catalog.movielens import load_movielens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_ITEMS = 400

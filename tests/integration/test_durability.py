@@ -47,10 +47,10 @@ import yaml
 from ray import serve
 
 from rec.config import EVENT_TYPES, RecConfig, load_config
-from rec.event_log import read_all_logs
-from rec.registry import resolve_encoder
-from rec.store import ItemStore
-from rec.user_state import UserProfile, UserShard, shard_of
+from rec.storage.event_log import read_all_logs
+from rec.registry.encoders import resolve_encoder
+from rec.storage.items_table import ItemStore
+from rec.interest.shard import UserProfile, UserShard, shard_of
 
 pytestmark = pytest.mark.ray
 

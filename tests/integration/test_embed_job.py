@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from rec.config import RecConfig
-from rec.registry import resolve_encoder
+from rec.registry.encoders import resolve_encoder
 
 pytestmark = pytest.mark.ray
 

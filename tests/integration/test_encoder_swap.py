@@ -38,16 +38,16 @@ import yaml
 from ray import serve
 
 from rec.config import RecConfig, load_config
-from rec.encoder import TextEncoder, default_model_dir
-from rec.registry import (
+from rec.encoding.encoder import TextEncoder, default_model_dir
+from rec.registry.encoders import (
     EncoderVersion,
     connect,
     publish_items_version,
     register_encoder,
     resolve_encoder,
 )
-from rec.store import ItemStore
-from rec.user_state import UserProfile, UserShard, shard_of
+from rec.storage.items_table import ItemStore
+from rec.interest.shard import UserProfile, UserShard, shard_of
 
 pytestmark = pytest.mark.ray
 

@@ -9,10 +9,10 @@ import pytest
 from mlflow import MlflowClient
 
 from rec.config import load_config
-from rec.interest_registry import resolve_interest_model
-from rec.metrics import rank_users
-from rec.sequence import load_model
-from rec.sequence_train import model_score_fn
+from rec.registry.interest_models import resolve_interest_model
+from rec.evaluation.metrics import rank_users
+from rec.interest.model import load_model
+from rec.interest.training import model_score_fn
 
 pytestmark = pytest.mark.ray
 
@@ -65,7 +65,7 @@ def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: di
     """No train/serve skew: through the live API each test target lands where it does offline."""
     from jobs.replay import replay_ranks
     from jobs.train_interest import load_training_data
-    from rec.registry import resolve_encoder
+    from rec.registry.encoders import resolve_encoder
 
     config = load_config(model_config_path)
     data, _ = load_training_data(config, resolve_encoder(config.encoder, config.paths))

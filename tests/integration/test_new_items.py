@@ -12,8 +12,8 @@ import pyarrow.compute as pc
 import pytest
 
 from rec.config import RecConfig
-from rec.fresh_store import FreshVectorTable
-from rec.item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path, read_new_items
+from rec.storage.new_item_vectors import FreshVectorTable
+from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path, read_new_items
 
 pytestmark = pytest.mark.ray
 

@@ -1,0 +1,52 @@
+"""Arrow schemas of the catalogue and the items table, and id validation.
+
+Ids are strings restricted to a safe alphabet. That is what lets the store
+build LanceDB filters from them without ever pasting raw request text.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"
+_ID_RE = re.compile(ID_PATTERN)
+# Category names as catalogues write them ("Children's", "Sci-Fi", "Film-Noir"):
+# the quote is allowed and doubled inside SQL literals; nothing else that SQL reads.
+CATEGORY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 '&_.\-/+()]{0,63}$"
+_CATEGORY_RE = re.compile(CATEGORY_PATTERN)
+
+# What a catalogue row becomes after normalisation (rec/catalog/files.py).
+CATALOG_SCHEMA = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("description", pa.string()),
+        pa.field("categories", pa.list_(pa.string())),
+        pa.field("year", pa.int32()),
+    ]
+)
+
+
+def items_table_schema(dim: int) -> pa.Schema:
+    """The LanceDB items table: catalogue fields, text, vector and provenance."""
+    return pa.schema(
+        list(CATALOG_SCHEMA)
+        + [
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("popularity", pa.int64(), nullable=False),
+            pa.field("encoder_version", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+        ]
+    )
+
+
+def is_valid_id(value: str) -> bool:
+    """True when `value` is a safe item or user id."""
+    return bool(_ID_RE.match(value))
+
+
+def is_valid_category(value: object) -> bool:
+    """True for a category name that may go into a LanceDB filter (quotes escaped)."""
+    return isinstance(value, str) and _CATEGORY_RE.fullmatch(value) is not None

@@ -1,0 +1,236 @@
+"""The users of one shard: their interest states, kept in step with the log.
+
+Users are hashed onto shards; one shard is one single-threaded owner of its
+users, so concurrent events for a user are applied in log order and never
+race (no lost updates). States are a cache: a shard rebuilds them from the
+event log when it starts.
+
+States live in a vector space: the item vectors of one encoder version. A
+shard can hold its users' states in two spaces at once (the live encoder and
+the next one being rolled out, or the previous one kept for stragglers): an
+event is logged once and folded into every space held, each with its own
+item vectors, so a profile is always computed in the one space it was asked
+for (invariant 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rec.config import InterestConfig
+from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, shard_log_path
+from rec.interest.rule import InterestState, apply_event, query_vector
+
+log = logging.getLogger(__name__)
+
+VectorLookup = Callable[[Sequence[str]], dict[str, np.ndarray]]
+
+
+def shard_of(user_id: str, n_shards: int) -> int:
+    """The shard that owns `user_id` (stable across processes and restarts)."""
+    return zlib.crc32(user_id.encode()) % n_shards
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """A validated event on its way into the log."""
+
+    event_id: str
+    user_id: str
+    item_id: str
+    type: str
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    """What recommending for a user needs from its state."""
+
+    user_id: str
+    interest: np.ndarray | None  # (D,) unit vector, None = no positive interest
+    seen_items: frozenset[str]
+    recent_items: tuple[str, ...]  # latest positive events, oldest first
+    recent_timestamps: tuple[float, ...]
+    n_events: int
+    encoder_version: str = ""  # the vector space `interest` is in
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    accepted: int
+    duplicates: int
+
+
+@dataclass
+class VectorSpace:
+    """A shard's user states in one encoder version's vector space."""
+
+    encoder_version: str
+    dim: int
+    lookup: VectorLookup  # item vectors of this encoder version
+    states: dict[str, InterestState] = field(default_factory=dict)
+
+
+def fold_event(
+    states: dict[str, InterestState], event: LoggedEvent | IncomingEvent, vectors: dict[str, np.ndarray],
+    dim: int, config: InterestConfig, history_length: int,
+) -> None:
+    """Fold one event into its user's state in `states`, in place."""
+    vector = vectors.get(event.item_id)
+    if vector is None:  # item left the catalogue since it was logged
+        return
+    state = states.get(event.user_id) or states.setdefault(event.user_id, InterestState.empty(dim))
+    apply_event(state, event.item_id, vector, event.type, event.timestamp, config, history_length)
+
+
+def rebuild_states(
+    events: Sequence[LoggedEvent], lookup: VectorLookup, dim: int,
+    config: InterestConfig, history_length: int = 200,
+) -> dict[str, InterestState]:
+    """Users' states from their logged events (in log order), with one encoder's item vectors."""
+    vectors = lookup(sorted({e.item_id for e in events})) if events else {}
+    states: dict[str, InterestState] = {}
+    for event in events:
+        fold_event(states, event, vectors, dim, config, history_length)
+    return states
+
+
+class UserShard:
+    """Interest states of the users that hash to one shard, in up to `max_versions` vector spaces.
+
+    Given `lookup` (and `dim`), the shard starts holding the space
+    `encoder_version`; without, it holds none until `prepare` is called.
+    """
+
+    def __init__(
+        self, shard: int, n_shards: int, log_dir: str | Path, dim: int | None = None,
+        config: InterestConfig | None = None, lookup: VectorLookup | None = None,
+        history_length: int = 200, encoder_version: str = "", max_versions: int = 2,
+    ) -> None:
+        self.shard, self.n_shards, self.log_dir = shard, n_shards, log_dir
+        self.config = config or InterestConfig()
+        self.history_length, self.max_versions = history_length, max_versions
+        # Least recently used first; every space holds every user of the shard.
+        self.spaces: OrderedDict[str, VectorSpace] = OrderedDict()
+        events = self._own_events()
+        self.event_keys: set[tuple[str, str]] = {(e.user_id, e.event_id) for e in events}
+        if lookup is not None:
+            self.prepare(encoder_version, dim, lookup, events)
+        self.writer = EventLogWriter(shard_log_path(log_dir, shard))
+
+    def _own_events(self) -> list[LoggedEvent]:
+        return [e for e in read_all_logs(self.log_dir) if shard_of(e.user_id, self.n_shards) == self.shard]
+
+    @property
+    def states(self) -> dict[str, InterestState]:
+        """The states in the most recently used space ({} when none is held)."""
+        return next(reversed(self.spaces.values())).states if self.spaces else {}
+
+    def holds(self, encoder_version: str) -> bool:
+        return encoder_version in self.spaces
+
+    def prepare(
+        self, encoder_version: str, dim: int, lookup: VectorLookup, events: Sequence[LoggedEvent] | None = None,
+    ) -> None:
+        """Hold the users' states in `encoder_version`'s space, rebuilt from the log.
+
+        A space already held only takes the new lookup (same encoder, so the
+        same vectors). Beyond `max_versions`, the least recently used space
+        is dropped.
+        """
+        held = self.spaces.get(encoder_version)
+        if held is not None:
+            held.lookup = lookup
+            self.spaces.move_to_end(encoder_version)
+            return
+        started = time.perf_counter()
+        events = self._own_events() if events is None else events
+        states = rebuild_states(events, lookup, dim, self.config, self.history_length)
+        self.spaces[encoder_version] = VectorSpace(encoder_version, dim, lookup, states)
+        while len(self.spaces) > self.max_versions:
+            dropped, _ = self.spaces.popitem(last=False)
+            log.info("shard %d: dropped the user states of %s", self.shard, dropped)
+        log.info(
+            "shard %d: rebuilt %d users in %s from %d events in %.2fs",
+            self.shard, len(states), encoder_version or "the vector space", len(events),
+            time.perf_counter() - started,
+        )
+
+    def _space(self, encoder_version: str | None) -> VectorSpace | None:
+        """The space asked for (None = the most recently used), marked as just used."""
+        if encoder_version is None:
+            return next(reversed(self.spaces.values())) if self.spaces else None
+        space = self.spaces.get(encoder_version)
+        if space is None:
+            raise KeyError(f"shard {self.shard} holds no user states of {encoder_version}: prepare it first")
+        self.spaces.move_to_end(encoder_version)
+        return space
+
+    def apply(
+        self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray], encoder_version: str | None = None,
+    ) -> ApplyResult:
+        """Log new events durably, then fold them into the states of every space held.
+
+        `vectors` are the items' vectors in `encoder_version`'s space (None =
+        the most recently used one); other spaces look theirs up. Events
+        already seen (same user and event_id) are skipped, so a client may
+        safely resend a batch whose ack it never received.
+        """
+        fresh, keys = [], set()
+        for event in events:
+            key = (event.user_id, event.event_id)
+            if key not in self.event_keys and key not in keys:
+                keys.add(key)
+                fresh.append(event)
+        # Everything that can fail happens before the append: once an event is
+        # logged, every space held takes it.
+        target = self._space(encoder_version)
+        item_ids = sorted({e.item_id for e in fresh})
+        space_vectors = [
+            (space, vectors if space is target else space.lookup(item_ids) if item_ids else {})
+            for space in self.spaces.values()
+        ]
+        now = time.time()
+        logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now) for e in fresh]
+        self.writer.append(logged)  # durable before any state changes or ack
+        self.event_keys |= keys
+        for space, found in space_vectors:
+            for event in logged:
+                fold_event(space.states, event, found, space.dim, self.config, self.history_length)
+        return ApplyResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+
+    def profile(self, user_id: str, encoder_version: str | None = None) -> UserProfile:
+        """The user's interest and history in one space (None = the most recently
+        used); empty for an unknown user."""
+        space = self._space(encoder_version)
+        tag = space.encoder_version if space else (encoder_version or "")
+        state = space.states.get(user_id) if space else None
+        if state is None:
+            return UserProfile(user_id, None, frozenset(), (), (), 0, tag)
+        return UserProfile(
+            user_id, query_vector(state), frozenset(state.seen_items),
+            tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, tag,
+        )
+
+    def delete_user(self, user_id: str) -> int:
+        """Forget a user: their events leave this shard's log and their state is dropped.
+
+        Returns how many logged events were removed. (Events written under an
+        earlier shard count, in other shards' files, are not touched.)
+        """
+        removed = self.writer.remove_user(user_id)
+        for space in self.spaces.values():
+            space.states.pop(user_id, None)
+        self.event_keys = {key for key in self.event_keys if key[0] != user_id}
+        return removed
+
+    def close(self) -> None:
+        self.writer.close()

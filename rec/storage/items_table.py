@@ -1,0 +1,196 @@
+"""The LanceDB items table: vectors, metadata and the queries serve needs.
+
+A reader is pinned to one table version, so it never mixes item vectors of
+two encoders while a nightly job writes the next version.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Collection, Sequence
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from rec.errors import NotReadyError
+from rec.catalog.schemas import is_valid_category, is_valid_id
+
+log = logging.getLogger(__name__)
+
+_RESULT_COLUMNS = ["item_id", "title", "categories", "_distance"]
+# Longest exclusion list sent to LanceDB as a prefilter; older seen items are
+# removed after the query from an over-fetched result instead.
+MAX_PREFILTER_IDS = 2000
+
+
+@dataclass(frozen=True)
+class ScoredItem:
+    """One recommended item."""
+
+    item_id: str
+    title: str
+    score: float
+    categories: list[str]
+
+
+def sql_string_list(values: Collection[str]) -> str:
+    """`('a', 'b')` for a SQL IN list; every value must be a safe id."""
+    bad = [v for v in values if not is_valid_id(v)]
+    if bad:
+        raise ValueError(f"not a safe id for a filter: {bad[:3]!r}")
+    return "(" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + ")"
+
+
+def sql_category_filter(categories: Collection[str]) -> str:
+    """`array_has_any(categories, ['A', 'B'])`; every value must be a valid category name."""
+    bad = [c for c in categories if not is_valid_category(c)]
+    if bad:
+        raise ValueError(f"not a valid category for a filter: {bad[:3]!r}")
+    quoted = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(categories))
+    return f"array_has_any(categories, [{quoted}])"
+
+
+class ItemStore:
+    """Read access to one pinned version of the items table."""
+
+    def __init__(
+        self, db_uri: str, table: str, version: int | None = None, vector_cache_size: int = 50_000
+    ) -> None:
+        db = lancedb.connect(db_uri)
+        if table not in db.list_tables().tables:
+            raise NotReadyError(
+                f"LanceDB table {table!r} not found in {db_uri}: run the embed job first "
+                "(python -m jobs.embed_catalog --config configs/embed_catalog.yaml)"
+            )
+        self.table = db.open_table(table)
+        if version is not None:
+            self.table.checkout(version)
+        self.version = int(self.table.version)
+        self.dim = self.table.schema.field("vector").type.list_size
+        # A pinned version never changes, so its vectors can be cached as they are.
+        self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vector_cache_size = vector_cache_size
+
+    def count(self) -> int:
+        return self.table.count_rows()
+
+    def encoder_version(self) -> str:
+        """The encoder version the table's vectors were made with."""
+        rows = self.table.search().select(["encoder_version"]).limit(1).to_arrow()
+        if rows.num_rows == 0:
+            raise NotReadyError("the items table is empty")
+        return rows["encoder_version"][0].as_py()
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Item vectors by id; ids not in the table are absent from the result."""
+        found = {i: self._vector_cache[i] for i in set(item_ids) if i in self._vector_cache}
+        for item_id in found:
+            self._vector_cache.move_to_end(item_id)
+        missing = sorted(set(item_ids) - found.keys())
+        if missing:
+            fetched = self._fetch_vectors(missing)
+            found.update(fetched)
+            self._vector_cache.update(fetched)
+            while len(self._vector_cache) > self._vector_cache_size:
+                self._vector_cache.popitem(last=False)
+        return found
+
+    def _fetch_vectors(self, wanted: list[str]) -> dict[str, np.ndarray]:
+        rows = (
+            self.table.search()
+            .where(f"item_id IN {sql_string_list(wanted)}")
+            .select(["item_id", "vector"])
+            .limit(len(wanted))
+            .to_arrow()
+        )
+        matrix = vector_matrix(rows)
+        return dict(zip(rows["item_id"].to_pylist(), matrix))
+
+    def catalog_rows(self, item_ids: Sequence[str]) -> dict[str, dict]:
+        """Catalogue fields (item_id, title, year, categories, description) of the ids in the table."""
+        if not item_ids:
+            return {}
+        rows = (
+            self.table.search()
+            .where(f"item_id IN {sql_string_list(sorted(set(item_ids)))}")
+            .select(["item_id", "title", "year", "categories", "description"])
+            .limit(len(set(item_ids)))
+            .to_arrow()
+        )
+        return {row["item_id"]: row for row in rows.to_pylist()}
+
+    def search(
+        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        popularity_weight: float = 0.0, candidates: int = 0,
+    ) -> list[ScoredItem]:
+        """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
+        only items in at least one of them. With `popularity_weight` w > 0, the best
+        max(k, `candidates`) by dot product are re-ranked by dot + w * log(1 + popularity)."""
+        exclude = set(exclude)
+        prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
+        builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
+        conditions = [f"item_id NOT IN {sql_string_list(prefiltered)}"] if prefiltered else []
+        if categories:
+            conditions.append(sql_category_filter(categories))
+        if conditions:
+            builder = builder.where(" AND ".join(conditions), prefilter=True)
+        rerank = popularity_weight > 0
+        pool = max(k, candidates) if rerank else k
+        fetch = pool + (len(exclude) - len(prefiltered))
+        rows = builder.select(_RESULT_COLUMNS + (["popularity"] if rerank else [])).limit(fetch).to_arrow()
+        found = _scored(rows, exclude, popularity_weight)[:pool]  # the pool, in dot-product order
+        if rerank:
+            found.sort(key=lambda item: -item.score)
+        return found[:k]
+
+    def similar(self, item_id: str, k: int, categories: Collection[str] = ()) -> list[ScoredItem]:
+        """Items nearest to one item's vector, the item itself left out."""
+        vector = self.vectors([item_id]).get(item_id)
+        if vector is None:
+            return []
+        return self.search(vector, k, exclude={item_id}, categories=categories)
+
+    def popular(self, n: int) -> list[ScoredItem]:
+        """The n most popular items (score = popularity count)."""
+        rows = self.table.search().select(["item_id", "title", "categories", "popularity"]).limit(self.count()).to_arrow()
+        top = pc.sort_indices(rows["popularity"], sort_keys=[("popularity", "descending")])
+        rows = rows.take(top[:n])
+        return [
+            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [])
+            for r in rows.to_pylist()
+        ]
+
+
+def check_vector_space(store: ItemStore, expected: str) -> None:
+    """Refuse to serve a table whose vectors another model made (invariant 1)."""
+    found = store.encoder_version()
+    if found != expected:
+        raise NotReadyError(
+            f"table version {store.version} holds vectors of {found}, not {expected}: "
+            "rerun the nightly job that writes it"
+        )
+
+
+def vector_matrix(rows: pa.Table) -> np.ndarray:
+    """The `vector` column of `rows` as one (N, D) array."""
+    column = rows["vector"].combine_chunks()
+    dim = column.type.list_size
+    return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)
+
+
+def _scored(rows: pa.Table, exclude: set[str], popularity_weight: float = 0.0) -> list[ScoredItem]:
+    """Rows as items, minus `exclude`; score = dot product (+ w * log(1 + popularity) with a weight)."""
+    def score(r: dict) -> float:
+        dot = 1.0 - float(r["_distance"])
+        return dot + popularity_weight * math.log1p(r["popularity"]) if popularity_weight else dot
+
+    return [
+        ScoredItem(r["item_id"], r["title"], score(r), r["categories"] or [])
+        for r in rows.to_pylist()
+        if r["item_id"] not in exclude
+    ]

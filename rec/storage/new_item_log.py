@@ -1,0 +1,198 @@
+"""The durable log of items added live (POST /items): append-only JSON lines.
+
+This log is the source of truth for live-added items: the serve app's fresh
+item sets and their vectors are caches rebuilt from it, and the nightly embed
+job reads it into the catalogue it embeds. Unlike the event log (one file per
+shard), every ingress replica appends to the one file, so an append takes an
+exclusive `flock`, reads what other replicas appended, refuses a conflicting
+item_id, writes and fsyncs before it returns. A crash can leave a torn last
+line; readers stop before it and the next writer cuts it off (under the lock,
+so never a line another writer is still writing).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from rec.catalog.files import normalize_catalog
+from rec.config import CatalogConfig
+from rec.errors import ItemConflictError
+from rec.storage.event_log import fsync_dir
+from rec.catalog.text import catalog_texts
+
+log = logging.getLogger(__name__)
+
+LOG_FILE = "new_items.jsonl"
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """One live-added item: catalogue fields (CATALOG_SCHEMA) plus when it was logged."""
+
+    item_id: str
+    title: str
+    year: int | None = None
+    categories: tuple[str, ...] = ()
+    description: str | None = None
+    added_at: float = 0.0
+
+    def content(self) -> tuple:
+        """What makes two posts of one item_id the same item (not when they were logged)."""
+        return (self.title, self.year, tuple(self.categories), self.description or None)
+
+    def catalog_row(self) -> dict:
+        """The item as a raw catalogue row (for normalize_catalog / item_text)."""
+        return {
+            "item_id": self.item_id, "title": self.title, "year": self.year,
+            "categories": list(self.categories), "description": self.description,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping) -> NewItem:
+        """From a catalogue/items-table row or a logged record (missing fields are empty)."""
+        return cls(
+            item_id=row["item_id"], title=row["title"], year=row.get("year"),
+            categories=tuple(row.get("categories") or ()), description=row.get("description") or None,
+            added_at=float(row.get("added_at") or 0.0),
+        )
+
+
+def new_items_log_path(folder: str | Path) -> Path:
+    return Path(folder) / LOG_FILE
+
+
+def new_items_catalog(items: Iterable[NewItem]) -> pa.Table:
+    """Items as a normalised catalogue table (CATALOG_SCHEMA), exactly as the embed job reads a catalogue."""
+    rows = [item.catalog_row() for item in items]
+    schema = pa.schema([
+        ("item_id", pa.string()), ("title", pa.string()), ("year", pa.int32()),
+        ("categories", pa.list_(pa.string())), ("description", pa.string()),
+    ])
+    return normalize_catalog(pa.Table.from_pylist(rows, schema=schema))
+
+
+def new_item_texts(items: Iterable[NewItem], config: CatalogConfig) -> list[str]:
+    """The encoder input of each item: the embed job's own text function on the same normalised row."""
+    return catalog_texts(new_items_catalog(items), config)
+
+
+class NewItemLog:
+    """One replica's view of the shared log: the items read so far, in log order."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.items: dict[str, NewItem] = {}  # insertion order = log order
+        self._offset = 0  # bytes of complete lines read
+
+    def refresh(self) -> list[NewItem]:
+        """Read the lines appended since the last call (by any replica); returns the new items.
+
+        Costs one stat() when nothing was appended, so it can run on every request.
+        """
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size == self._offset:
+            return []
+        if size < self._offset:  # cut torn tail or replaced file: read again from the start
+            self.items.clear()
+            self._offset = 0
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read(size - self._offset)
+        end = data.rfind(b"\n") + 1  # a line without its newline is still being written (or torn)
+        added = []
+        for line in data[:end].splitlines():
+            item = NewItem.from_row(json.loads(line))
+            if item.item_id not in self.items:  # first write wins; later ones are never appended
+                self.items[item.item_id] = item
+                added.append(item)
+        self._offset += end
+        return added
+
+    def append(self, items: Sequence[NewItem]) -> list[NewItem]:
+        """Log the items not logged yet and fsync; returns those appended.
+
+        Raises ItemConflictError (and writes nothing) if any item_id is already
+        logged with other content, by this replica or another one.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        created = not self.path.exists()
+        with open(self.path, "ab") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+            _cut_torn_tail(self.path)
+            self.refresh()
+            check_conflicts(items, self.items)
+            fresh = [item for item in items if item.item_id not in self.items]
+            if fresh:
+                now = time.time()
+                fresh = [NewItem(**{**asdict(item), "added_at": now}) for item in fresh]
+                handle.write(b"".join(_encode(item) for item in fresh))
+                handle.flush()
+                os.fsync(handle.fileno())
+        if created:
+            fsync_dir(self.path.parent)  # the new file's name survives a crash too
+        self.refresh()  # our own lines, so the next append does not re-read them
+        return fresh
+
+
+def check_conflicts(items: Iterable[NewItem], known: Mapping[str, NewItem]) -> None:
+    """ItemConflictError for the first item whose id is in `known` with other content."""
+    for item in items:
+        other = known.get(item.item_id)
+        if other is not None and other.content() != item.content():
+            raise ItemConflictError(
+                f"item_id: {item.item_id!r} already exists with other content "
+                f"(title {other.title!r}, year {other.year}, categories {list(other.categories)}); "
+                "post it under a new item_id"
+            )
+
+
+def read_new_items(folder: str | Path) -> list[NewItem]:
+    """Every logged item, in log order (a torn last line is skipped)."""
+    item_log = NewItemLog(new_items_log_path(folder))
+    item_log.refresh()
+    return list(item_log.items.values())
+
+
+def items_to_embed(folder: str | Path, catalog_ids: Iterable[str]) -> list[NewItem]:
+    """Logged items the catalogue file does not hold (yet): what the nightly embed job adds to it.
+
+    An id the catalogue has now is the catalogue's; the log stays the only record of the others,
+    so they are embedded again every night.
+    """
+    known = set(catalog_ids)
+    return [item for item in read_new_items(folder) if item.item_id not in known]
+
+
+def _encode(item: NewItem) -> bytes:
+    record = {**asdict(item), "categories": list(item.categories)}
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def _cut_torn_tail(path: Path) -> None:
+    """Cut a last line without its newline (a writer crashed mid-write); call under the lock."""
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        end = data.rfind(b"\n") + 1
+        log.warning("new-items log %s: cutting a torn last line of %d bytes", path, size - end)
+        handle.truncate(end)
+        handle.flush()
+        os.fsync(handle.fileno())

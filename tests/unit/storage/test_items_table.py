@@ -1,0 +1,245 @@
+"""Tests for rec.storage.items_table on a real LanceDB table in tmp_path."""
+
+from __future__ import annotations
+
+import math
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import rec.storage.items_table
+from rec.errors import NotReadyError
+from rec.catalog.schemas import items_table_schema
+from rec.storage.items_table import ItemStore, sql_category_filter, sql_string_list
+
+DIM = 4
+# i0..i6 lie in the (x, y) plane at 0, 15, ..., 90 degrees from x: their dot
+# product with x is cos(angle), so the ranking for query x is i0, i1, i2, ...
+ANGLES = [0, 15, 30, 45, 60, 75, 90]
+VECTORS = {f"i{k}": [math.cos(math.radians(a)), math.sin(math.radians(a)), 0.0, 0.0] for k, a in enumerate(ANGLES)}
+VECTORS |= {"i7": [0.0, 0.0, 1.0, 0.0], "i8": [0.0, 0.0, 0.0, 1.0], "i9": [-1.0, 0.0, 0.0, 0.0]}
+IDS = list(VECTORS)
+POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, "i7": 1, "i8": 20, "i9": 2}
+X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+
+
+def _rows(vectors: dict[str, list[float]], encoder: str = "text-encoder/1") -> pa.Table:
+    ids = list(vectors)
+    matrix = np.asarray([vectors[i] for i in ids], dtype=np.float32)
+    return pa.table(
+        {
+            "item_id": ids,
+            "title": [f"Movie {i}" for i in ids],
+            "description": [None] * len(ids),
+            "categories": [["Drama"] if n % 2 else ["Comedy", "Romance"] for n in range(len(ids))],
+            "year": pa.array([1990 + n for n in range(len(ids))], pa.int32()),
+            "text": [f"Movie {i}." for i in ids],
+            "popularity": [POPULARITY.get(i, 0) for i in ids],
+            "encoder_version": [encoder] * len(ids),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), DIM),
+        },
+        schema=items_table_schema(DIM),
+    )
+
+
+@pytest.fixture
+def db_uri(tmp_path) -> str:
+    uri = str(tmp_path / "lancedb")
+    lancedb.connect(uri).create_table("items", data=_rows(VECTORS))
+    return uri
+
+
+@pytest.fixture
+def store(db_uri) -> ItemStore:
+    return ItemStore(db_uri, "items")
+
+
+def test_open_metadata(store):
+    assert store.dim == DIM
+    assert store.count() == len(IDS)
+    assert store.version == 1
+    assert store.encoder_version() == "text-encoder/1"
+
+
+def test_search_nearest_by_dot_product(store):
+    results = store.search(X, k=3)
+    assert [r.item_id for r in results] == ["i0", "i1", "i2"]
+    for r in results:
+        assert r.score == pytest.approx(float(np.dot(VECTORS[r.item_id], X)), abs=1e-5)
+        assert r.title == f"Movie {r.item_id}"
+        assert r.categories in (["Drama"], ["Comedy", "Romance"])
+    assert results[0].score >= results[1].score >= results[2].score
+
+
+def test_search_scores_match_all_dot_products(store):
+    rng = np.random.default_rng(3)
+    query = rng.normal(size=DIM).astype(np.float32)
+    query /= np.linalg.norm(query)
+    results = store.search(query, k=len(IDS))
+    expected = sorted(IDS, key=lambda i: -float(np.dot(VECTORS[i], query)))
+    assert [r.item_id for r in results] == expected
+    for r in results:
+        assert r.score == pytest.approx(float(np.dot(VECTORS[r.item_id], query)), abs=1e-5)
+
+
+def test_search_k_larger_than_table(store):
+    assert len(store.search(X, k=50)) == len(IDS)
+
+
+def test_search_exclude(store):
+    results = store.search(X, k=3, exclude={"i0", "i1"})
+    assert [r.item_id for r in results] == ["i2", "i3", "i4"]
+
+
+def test_search_exclude_still_k_results(store):
+    exclude = {"i0", "i2", "i4", "i6", "i8"}
+    results = store.search(X, k=4, exclude=exclude)
+    assert len(results) == 4
+    assert not exclude & {r.item_id for r in results}
+    assert [r.item_id for r in results] == ["i1", "i3", "i5", "i7"]
+
+
+def test_search_exclude_beyond_prefilter_limit(store, monkeypatch):
+    # Only the first id (sorted) goes into the LanceDB filter; the rest are
+    # removed from an over-fetched result.
+    monkeypatch.setattr(rec.storage.items_table, "MAX_PREFILTER_IDS", 1)
+    exclude = {"i0", "i1", "i2"}
+    results = store.search(X, k=3, exclude=exclude)
+    assert [r.item_id for r in results] == ["i3", "i4", "i5"]
+
+
+def test_search_excluding_everything(store):
+    assert store.search(X, k=3, exclude=set(IDS)) == []
+
+
+def test_search_rejects_unsafe_exclude(store):
+    with pytest.raises(ValueError):
+        store.search(X, k=3, exclude={"x' OR 1=1 --"})
+
+
+def test_vectors_only_known_ids(store):
+    found = store.vectors(["i3", "nope", "i0", "i3"])
+    assert set(found) == {"i0", "i3"}
+    for item_id, vector in found.items():
+        assert vector.shape == (DIM,)
+        assert vector.dtype == np.float32
+        np.testing.assert_allclose(vector, VECTORS[item_id], atol=1e-6)
+    assert store.vectors([]) == {}
+    assert store.vectors(["nope"]) == {}
+
+
+def test_vector_cache_is_bounded_and_serves_the_pinned_version(db_uri):
+    pinned = ItemStore(db_uri, "items", version=1, vector_cache_size=2)
+    first = pinned.vectors(["i0", "i1", "i2"])
+    assert len(pinned._vector_cache) == 2
+    rotated = {k: list(np.roll(v, 1)) for k, v in VECTORS.items()}
+    lancedb.connect(db_uri).create_table("items", data=_rows(rotated), mode="overwrite")
+    again = pinned.vectors(["i0", "i1", "i2"])  # partly cached, partly re-read from version 1
+    for item_id in first:
+        np.testing.assert_array_equal(again[item_id], first[item_id])
+
+
+def test_similar_leaves_the_item_out(store):
+    results = store.similar("i0", 2)
+    assert [r.item_id for r in results] == ["i1", "i2"]
+    assert all(r.item_id != "i0" for r in store.similar("i0", len(IDS)))
+    assert len(store.similar("i0", len(IDS))) == len(IDS) - 1
+    assert store.similar("nope", 3) == []
+
+
+def test_popular_orders_by_popularity(store):
+    top = store.popular(4)
+    assert [r.item_id for r in top] == ["i4", "i1", "i8", "i6"]
+    assert [r.score for r in top] == [100.0, 50.0, 20.0, 9.0]
+    assert top[0].title == "Movie i4"
+    assert len(store.popular(100)) == len(IDS)
+
+
+def test_pinned_version_keeps_old_rows(db_uri):
+    new = {"n0": [0.0, 1.0, 0.0, 0.0], "n1": [1.0, 0.0, 0.0, 0.0]}
+    table = lancedb.connect(db_uri).create_table("items", data=_rows(new, "text-encoder/2"), mode="overwrite")
+    assert table.version == 2
+
+    old = ItemStore(db_uri, "items", version=1)
+    assert old.version == 1
+    assert old.count() == len(IDS)
+    assert old.encoder_version() == "text-encoder/1"
+    assert [r.item_id for r in old.search(X, 1)] == ["i0"]
+    assert set(old.vectors(["i0", "n0"])) == {"i0"}
+
+    latest = ItemStore(db_uri, "items")
+    assert latest.version == 2
+    assert latest.count() == 2
+    assert latest.encoder_version() == "text-encoder/2"
+    assert [r.item_id for r in latest.search(X, 1)] == ["n1"]
+
+
+def test_sql_string_list():
+    assert sql_string_list(["a", "b-1", "c:2"]) == "('a', 'b-1', 'c:2')"
+    for bad in ["a' OR 1=1 --", "a'b", "", "x y", "../x"]:
+        with pytest.raises(ValueError):
+            sql_string_list(["ok", bad])
+
+
+def test_missing_table_is_not_ready(tmp_path, db_uri):
+    with pytest.raises(NotReadyError, match="other"):
+        ItemStore(db_uri, "other")
+    with pytest.raises(NotReadyError):
+        ItemStore(str(tmp_path / "empty-db"), "items")
+
+
+def test_empty_table(tmp_path):
+    uri = str(tmp_path / "db")
+    lancedb.connect(uri).create_table("items", schema=items_table_schema(DIM))
+    store = ItemStore(uri, "items")
+    assert store.count() == 0
+    with pytest.raises(NotReadyError):
+        store.encoder_version()
+    assert store.popular(3) == []
+    assert store.vectors(["i0"]) == {}
+
+
+def test_check_vector_space_refuses_another_models_vectors(store):
+    from rec.storage.items_table import check_vector_space
+
+    check_vector_space(store, "text-encoder/1")
+    with pytest.raises(NotReadyError, match="text-encoder/2"):
+        check_vector_space(store, "text-encoder/2")
+
+
+def test_search_within_categories(store):
+    # even rows (i0, i2, ...) are Comedy + Romance, odd rows Drama
+    found = [item.item_id for item in store.search(X, 3, categories={"Drama"})]
+    assert found == ["i1", "i3", "i5"]
+    assert all("Drama" in item.categories for item in store.search(X, 10, categories={"Drama"}))
+    both = {item.item_id for item in store.search(X, 20, categories={"Drama", "Romance"})}
+    assert both == set(IDS)
+    assert [i.item_id for i in store.search(X, 2, exclude={"i1"}, categories={"Drama"})] == ["i3", "i5"]
+    assert store.search(X, 5, categories={"Children's"}) == []  # a quote is escaped, not SQL
+    assert store.search(X, 5, categories={"Drama') OR TRUE --"}) == []  # one odd name, not SQL
+
+
+@pytest.mark.parametrize("bad", ["a\\b", "Drama\" OR 1=1", "x; DROP TABLE items", "../etc", "", "é"])
+def test_category_filter_rejects_unsafe_names(store, bad):
+    with pytest.raises(ValueError, match="not a valid category"):
+        store.search(X, 3, categories={bad})
+
+
+def test_sql_category_filter_doubles_quotes():
+    assert sql_category_filter(["Children's", "Drama"]) == "array_has_any(categories, ['Children''s', 'Drama'])"
+
+
+def test_search_reranks_candidates_by_popularity(store):
+    # The best 5 by dot product with x are i0..i4; + 0.1 * log(1 + popularity) reorders them.
+    results = store.search(X, k=3, popularity_weight=0.1, candidates=5)
+    assert [r.item_id for r in results] == ["i1", "i0", "i4"]
+    for r in results:
+        expected = float(np.dot(VECTORS[r.item_id], X)) + 0.1 * math.log1p(POPULARITY[r.item_id])
+        assert r.score == pytest.approx(expected, abs=1e-5)
+    # Only candidates are re-ranked: with 2 of them, popular i4 (60 degrees) cannot come in.
+    assert [r.item_id for r in store.search(X, k=2, popularity_weight=0.1, candidates=2)] == ["i1", "i0"]
+    # Exclusions and categories apply before the candidates are taken.
+    assert [r.item_id for r in store.search(X, k=2, exclude={"i1"}, popularity_weight=0.1, candidates=5)] == [
+        "i0", "i4"]  # 1 + 0.1 log 6 = 1.18, then 0.5 + 0.1 log 101 = 0.96

@@ -1,0 +1,85 @@
+"""Tests for rec.storage.new_item_log: the durable log of live-added items."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rec.catalog.files import read_catalog
+from rec.config import CatalogConfig
+from rec.errors import ItemConflictError
+from rec.storage.new_item_log import (
+    NewItem, NewItemLog, items_to_embed, new_item_texts, new_items_catalog, new_items_log_path, read_new_items,
+)
+from rec.catalog.schemas import CATALOG_SCHEMA
+from rec.catalog.text import catalog_texts
+
+ALIEN = NewItem("new-1", "Alien Harvest", 2025, ("Sci-Fi", "Horror"), "Farmers meet something in the corn.")
+OPERA = NewItem("new-2", "Space Opera", None, ("Musical",))
+
+
+def test_append_is_durable_and_read_back_in_order(tmp_path):
+    path = new_items_log_path(tmp_path / "items")  # folder is created
+    item_log = NewItemLog(path)
+    appended = item_log.append([ALIEN, OPERA])
+    assert [i.item_id for i in appended] == ["new-1", "new-2"] and all(i.added_at > 0 for i in appended)
+    assert [i.content() for i in read_new_items(tmp_path / "items")] == [ALIEN.content(), OPERA.content()]
+    assert json.loads(path.read_text().splitlines()[0])["categories"] == ["Sci-Fi", "Horror"]
+
+
+def test_identical_repost_appends_nothing_and_conflict_writes_nothing(tmp_path):
+    path = new_items_log_path(tmp_path)
+    item_log = NewItemLog(path)
+    item_log.append([ALIEN])
+    size = path.stat().st_size
+    assert item_log.append([ALIEN]) == []
+    other = NewItem("new-1", "Alien Harvest 2", 2025, ("Sci-Fi",))
+    with pytest.raises(ItemConflictError, match="item_id: 'new-1' already exists"):
+        item_log.append([OPERA, other])  # one conflict: the whole batch is refused
+    assert path.stat().st_size == size
+
+
+def test_a_second_writer_sees_the_first_writers_items(tmp_path):
+    """Two replicas, one file: the append re-reads the log under the lock."""
+    path = new_items_log_path(tmp_path)
+    first, second = NewItemLog(path), NewItemLog(path)
+    first.append([ALIEN])
+    with pytest.raises(ItemConflictError):
+        second.append([NewItem("new-1", "Something else")])
+    assert second.append([ALIEN]) == []  # identical: nothing appended
+    assert second.refresh() == [] and list(second.items) == ["new-1"]
+    assert [i.item_id for i in first.refresh()] == []  # nothing new since its own append
+    second.append([OPERA])
+    assert [i.item_id for i in first.refresh()] == ["new-2"]
+
+
+def test_torn_last_line_is_skipped_by_readers_and_cut_by_the_next_writer(tmp_path):
+    path = new_items_log_path(tmp_path)
+    NewItemLog(path).append([ALIEN])
+    with open(path, "ab") as handle:
+        handle.write(b'{"item_id": "torn", "ti')  # a writer died mid-line
+    reader = NewItemLog(path)
+    assert [i.item_id for i in reader.refresh()] == ["new-1"]
+    NewItemLog(path).append([OPERA])
+    assert [i.item_id for i in read_new_items(tmp_path)] == ["new-1", "new-2"]
+    assert [i.item_id for i in reader.refresh()] == ["new-2"]
+    assert b"torn" not in path.read_bytes()
+
+
+def test_text_is_the_catalogue_text_of_the_same_fields(tmp_path):
+    """The same template function, on the same normalised row, as the embed job."""
+    config = CatalogConfig()
+    catalog = read_catalog("tests/data/tiny_catalog.csv")
+    row = catalog.slice(0, 1).to_pylist()[0]
+    reposted = NewItem.from_row({**row, "item_id": "toy-story-again"})
+    assert new_item_texts([reposted], config) == catalog_texts(catalog.slice(0, 1), config)
+    assert new_item_texts([reposted], config) == ["Toy Story (1995). Genres: Animation, Children's, Comedy."]
+    assert new_item_texts([OPERA], config) == ["Space Opera. Genres: Musical."]  # no year: its part is left out
+    assert new_items_catalog([ALIEN, OPERA]).schema == CATALOG_SCHEMA
+
+
+def test_items_to_embed_leaves_out_ids_the_catalogue_has(tmp_path):
+    NewItemLog(new_items_log_path(tmp_path)).append([ALIEN, OPERA])
+    assert [i.item_id for i in items_to_embed(tmp_path, ["1", "new-2"])] == ["new-1"]
+    assert items_to_embed(tmp_path / "nothing-here", []) == []
