@@ -25,15 +25,15 @@ import mlflow  # noqa: E402
 
 from rec.registry import encoders as registry  # noqa: E402
 from jobs.cli import run_config_job  # noqa: E402
-from rec.config import RecConfig  # noqa: E402
+from rec.config import InterestConfig, RecConfig  # noqa: E402
 from rec.evaluation.harness import (  # noqa: E402
-    EvalData, ModelFactory, baseline_factories, evaluate_model,
+    EvalData, ModelFactory, baseline_factories, evaluate_model, interest_model_scores,
     load_eval_data, make_cold_split, markdown_table,
 )
 from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
 from rec.evaluation.metrics import ScoreFn  # noqa: E402
 from rec.interest.model import InterestEvolutionModel, load_model  # noqa: E402
-from rec.interest.training import fit_on_split, model_score_fn  # noqa: E402
+from rec.interest.training import fit_on_split  # noqa: E402
 from rec.evaluation.splits import LeaveOneOutSplit  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,15 @@ class InterestModelFactory:
     split; on any other split (the cold-item protocol) a model of the same
     configuration trained on that split, since the champion saw its items."""
 
-    def __init__(self, model: InterestEvolutionModel, data: EvalData) -> None:
-        self.data = data
+    def __init__(self, model: InterestEvolutionModel, data: EvalData, interest: InterestConfig) -> None:
+        self.data, self.interest = data, interest
         self.models = {id(data.split): model}
 
     def __call__(self, split: LeaveOneOutSplit, include_valid: bool) -> ScoreFn:
         if id(split) not in self.models:
             config = self.models[id(self.data.split)].config
             self.models[id(split)], _ = fit_on_split(split, self.data.item_index, self.data.item_vectors, config)
-        return model_score_fn(self.models[id(split)], split, self.data.item_index, include_valid)
+        return interest_model_scores(self.models[id(split)], self.data, split, include_valid, self.interest)
 
 
 def champion_factories(config: RecConfig, data: EvalData) -> dict[str, ModelFactory]:
@@ -74,7 +74,7 @@ def champion_factories(config: RecConfig, data: EvalData) -> dict[str, ModelFact
     if read_item_ids(version.model_dir) != data.item_index.ids.tolist():
         log.warning("%s was trained on another catalogue: not evaluated", version.tag)
         return {}
-    return {f"interest model v{version.version} (champion)": InterestModelFactory(load_model(version.model_dir), data)}
+    return {f"interest model v{version.version} (champion)": InterestModelFactory(load_model(version.model_dir), data, config.interest)}
 
 
 def mlflow_safe(metrics: dict[str, float]) -> dict[str, float]:

@@ -32,12 +32,12 @@ import pyarrow as pa
 from jobs.cli import run_config_job
 from rec.registry import encoders as registry
 from rec.registry import interest_models as interest_registry
-from rec.config import RecConfig
-from rec.evaluation.harness import EvalData, load_eval_data
+from rec.config import InterestConfig, RecConfig
+from rec.evaluation.harness import EvalData, interest_model_scores, load_eval_data
 from rec.evaluation.metrics import rank_users, summarize
 from rec.registry.encoders import EncoderVersion
 from rec.interest.model import InterestEvolutionModel, SequenceModelConfig, save_model
-from rec.interest.training import fit_on_split, model_score_fn
+from rec.interest.training import fit_on_split
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,9 @@ def epoch_logger(fail_after_epochs: int | None) -> Callable[[str], None]:
     return on_progress
 
 
-def test_metrics(model: InterestEvolutionModel, data: EvalData) -> dict[str, float]:
-    score_fn = model_score_fn(model, data.split, data.item_index, include_valid=True)
+def test_metrics(model: InterestEvolutionModel, data: EvalData, interest: InterestConfig) -> dict[str, float]:
+    """Test figures of the model as the service ranks with it (the ranking pipeline)."""
+    score_fn = interest_model_scores(model, data, data.split, True, interest)
     return summarize(rank_users(score_fn, data.split, data.item_index, "test"))
 
 
@@ -98,7 +99,7 @@ def train_interest(config: RecConfig) -> dict:
             mlflow.log_metric("valid_NDCG_at_10", epoch["valid_ndcg10"], step=epoch["epoch"])
         train_seconds = time.perf_counter() - started
         valid_ndcg = max(epoch["valid_ndcg10"] for epoch in history)
-        metrics = test_metrics(model, data)
+        metrics = test_metrics(model, data, config.interest)
         mlflow.log_metrics({"train_seconds": train_seconds, "best_valid_NDCG_at_10": valid_ndcg,
                             **{f"test_{k.replace('@', '_at_')}": v for k, v in metrics.items()}})
         with tempfile.TemporaryDirectory() as tmp:

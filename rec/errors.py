@@ -27,11 +27,15 @@ class UnknownItemError(RecError, KeyError):
 
 
 class ItemConflictError(RecError, ValueError):
-    """An item_id that is already known (catalogue or live-added) with other content."""
+    """An item_id that is already known (catalogue or new items) with other content."""
 
 
 class NotReadyError(RecError, RuntimeError):
     """Something the caller needs has not been built yet (run the embed job)."""
+
+
+class InvalidRequestError(RecError, ValueError):
+    """A request field the service refuses (a 422); the message names the field."""
 
 
 class RequestBodyError(RecError, ValueError):
@@ -39,4 +43,4 @@ class RequestBodyError(RecError, ValueError):
 
 
 class BodyTooLargeError(RequestBodyError):
-    """A request body over the byte limit."""
+    """A request body over the byte limit, or with more entries than allowed (a 413)."""

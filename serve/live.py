@@ -1,26 +1,35 @@
 """What is live: the encoder version, its pinned items table, the popular list and
 the interest model, resolved from the MLflow aliases and held as one immutable
-bundle.
+bundle with the ranking pipeline over it; and the reload that swaps it.
 
 The ingress answers every request from one bundle, read once, so an answer
 never mixes the item vectors of one encoder version with a user vector or
 query of another (invariant 1). A reload builds the next bundle beside the
-live one and swaps a single reference.
+live one, has every user shard hold its user states, and swaps a single
+reference.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
+
+import torch
+from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig
 from rec.errors import NotReadyError
-from rec.storage.new_item_vectors import FreshVectorTable
-from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
+from rec.interest.queries import ModelQueries
+from rec.ranking.candidates import Candidates
+from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.registry.encoders import EncoderVersion, resolve_encoder
+from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
 from rec.storage.items_table import ItemStore, ScoredItem, check_vector_space
-from serve.new_items import FreshSet
-from serve.interest_model import InterestModelRunner
+from rec.storage.new_item_vectors import NewItemVectorTable
+from serve.new_items import BundleNewItems, NewItemPlacer
+from serve.schemas import ReloadResult, VersionInfo
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +43,13 @@ class LiveVersion:
     popular: list[ScoredItem]
     item_count: int
     interest: InterestModelVersion | None  # only one trained on `encoder`'s vectors
-    model: InterestModelRunner | None
-    # Live-added items in this bundle's spaces; filled from the new-items log (serve/new_items.py).
+    queries: ModelQueries | None  # the interest model's query maker
+    scoring: ItemStore | None  # its scoring table, pinned to interest.scoring_table_version
+    # New items added live, in this bundle's spaces; filled from the new-items log (serve/new_items.py).
     # The one mutable part: append-only, and never shared with another bundle.
-    fresh: FreshSet
+    new_items: BundleNewItems
+    text: Candidates  # item text vectors: the items table plus new items
+    pipeline: RankingPipeline
 
     @property
     def key(self) -> tuple:
@@ -69,8 +81,8 @@ def open_live(
 ) -> LiveVersion:
     """Open the bundle (slow: LanceDB, model files); parts equal to `reuse`'s are shared.
 
-    The fresh set starts empty, even when reusing: its items are placed again from the
-    log before the bundle goes live (Ingress._prepare), in this bundle's vector spaces.
+    Its new items start empty, even when reusing: they are placed again from the log
+    before the bundle goes live (LiveVersions.prepare), in this bundle's vector spaces.
     """
     same_items = reuse is not None and (reuse.encoder.tag, reuse.store.version) == (
         encoder.tag, encoder.items_table_version
@@ -82,16 +94,22 @@ def open_live(
         check_vector_space(store, encoder.tag)
         popular, item_count = store.popular(config.serve.popular_pool), store.count()
     if interest is None:
-        model = None
+        queries, scoring = None, None
     elif reuse is not None and reuse.interest == interest:
-        model = reuse.model
+        queries, scoring = reuse.queries, reuse.scoring
     else:
-        model = InterestModelRunner(config, interest)
-    fresh = FreshSet(
-        store.dim, model.dim if model else None,
-        FreshVectorTable(config.paths.lancedb_uri, encoder.items_table, encoder.tag),
+        torch.set_num_threads(1)  # one small forward pass per request; leave cores to others
+        queries = ModelQueries.from_dir(interest.model_dir)
+        scoring = ItemStore(config.paths.lancedb_uri, interest.scoring_table, interest.scoring_table_version)
+        check_vector_space(scoring, interest.tag)
+    new_items = BundleNewItems(
+        store.dim, queries.dim if queries else None,
+        NewItemVectorTable(config.paths.lancedb_uri, encoder.items_table, encoder.tag),
     )
-    return LiveVersion(encoder, store, popular, item_count, interest, model, fresh)
+    text = Candidates(store, new_items.text)
+    model = (queries, Candidates(scoring, new_items.model), interest.tag) if queries else None
+    pipeline = build_pipeline(config.interest, text, popular, model)
+    return LiveVersion(encoder, store, popular, item_count, interest, queries, scoring, new_items, text, pipeline)
 
 
 def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestModelVersion | None:
@@ -110,3 +128,95 @@ def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestMode
         return None
     log.info("interest model %s, scoring table version %s", interest.tag, interest.scoring_table_version)
     return interest
+
+
+class LiveVersions:
+    """The live bundle of one ingress replica, and the reload that replaces it."""
+
+    def __init__(
+        self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
+        placer: NewItemPlacer,
+    ) -> None:
+        self.config, self.shards, self.query_encoder, self.placer = config, shards, query_encoder, placer
+        self.live: LiveVersion | None = None  # replaced whole by reload(), never changed in place
+        self.pending: LiveVersion | None = None  # the bundle a reload is preparing
+        self._reload_lock = asyncio.Lock()
+        self._poll: asyncio.Task | None = None  # held: the loop keeps only a weak reference
+
+    async def start(self) -> None:
+        """Go live on the versions the aliases name now, not on init args: a replica that
+        restarts after a reload comes back on the versions then live."""
+        encoder, interest = await asyncio.to_thread(resolve_live, self.config)
+        live = await asyncio.to_thread(open_live, self.config, encoder, interest)
+        await self.prepare(live)
+        self.live = live
+        if self.config.serve.reload_interval_s > 0:
+            self._poll = asyncio.get_running_loop().create_task(self._poll_aliases(self.config.serve.reload_interval_s))
+
+    async def prepare(self, live: LiveVersion) -> None:
+        """Have every user shard hold `live`'s user states and the query encoder its weights.
+
+        The new items are placed in `live`'s spaces first (their text vectors stored for
+        its encoder), so the shards' rebuild from the event log finds them.
+        """
+        await self.placer.catch_up(live)
+        await asyncio.gather(
+            *(shard.prepare.remote(live.encoder) for shard in self.shards),
+            self.query_encoder.prepare.remote(live.encoder),
+        )
+
+    async def current(self) -> LiveVersion:
+        """The live bundle, with the items other replicas logged since the last request placed."""
+        live = self.live
+        try:
+            await self.placer.catch_up(live)
+        except Exception:  # e.g. the query encoder is restarting: answer without the newest items
+            log.exception("could not place new items; answering without them for now")
+        return live
+
+    async def reload(self) -> ReloadResult:
+        """Resolve the aliases again and, if they name other versions, go live on them.
+
+        The next bundle is built beside the live one and every shard rebuilds
+        its users' states in the new encoder's space from the event log before
+        the one reference is swapped; until then requests are answered from
+        the old versions, after it from the new ones. A failure leaves the old
+        versions live.
+        """
+        started = time.perf_counter()
+        async with self._reload_lock:
+            before = self.live
+            encoder, interest = await asyncio.to_thread(resolve_live, self.config)
+            live = before
+            if before.key != (key := version_key(encoder, interest)):
+                live = await asyncio.to_thread(open_live, self.config, encoder, interest, before)
+                self.pending = live  # POST /items meanwhile embeds in both versions
+                try:
+                    await self.prepare(live)
+                finally:
+                    self.pending = None
+                self.live = live
+                log.info("live versions %s -> %s", before.key, key)
+        return ReloadResult(
+            changed=live is not before, previous=self.info(before), live=self.info(live),
+            duration_s=round(time.perf_counter() - started, 3),
+        )
+
+    async def _poll_aliases(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.reload()
+            except Exception:  # keep serving the current versions; the next poll tries again
+                log.exception("reload from the aliases failed; the current versions stay live")
+
+    def info(self, live: LiveVersion | None = None) -> VersionInfo:
+        """What `live` (default: the live bundle) serves, as GET /version answers it."""
+        live = live or self.live
+        return VersionInfo(
+            encoder=live.encoder.name, encoder_version=live.encoder.tag, items_table=live.encoder.items_table,
+            items_table_version=live.store.version, items=live.item_count, fresh_items=len(live.new_items.text),
+            user_shards=len(self.shards),
+            interest_model=live.interest.tag if live.interest else None,
+            scoring_table_version=live.scoring.version if live.scoring else None,
+        )

@@ -2,18 +2,55 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
-from rec.config import EVENT_TYPES
+from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN, is_valid_category
+from rec.config import EVENT_TYPES, ServeConfig
+from rec.errors import BodyTooLargeError, InvalidRequestError
+from rec.interest.shard import IncomingEvent, UserProfile
+from rec.ranking.pipeline import Ranking
+from rec.ranking.strategies import RankRequest
 from rec.storage.new_item_log import NewItem
-from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN
 
 SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+MAX_CATEGORIES = 20
+Entry = TypeVar("Entry")
+
+
+def as_batch(body: Entry | list[Entry], what: str, limit: int) -> list[Entry]:
+    """One object or a list of them as a list; 422 if empty, 413 if over `limit`."""
+    batch = body if isinstance(body, list) else [body]
+    if not batch:
+        raise InvalidRequestError(f"body: the {what} list is empty")
+    if len(batch) > limit:
+        raise BodyTooLargeError(f"body: at most {limit} {what}s per request")
+    return batch
+
+
+def rank_request(
+    k: int | None, categories: Sequence[str] | None, config: ServeConfig, field: str = "category",
+    exclude: frozenset[str] = frozenset(),
+) -> RankRequest:
+    """The ranking asked for: k (default serve.default_k) and the categories named in `field`."""
+    k = config.default_k if k is None else k
+    if k > config.max_k:
+        raise InvalidRequestError(f"k: must be at most {config.max_k}, got {k}")
+    categories = categories or []
+    if len(categories) > MAX_CATEGORIES:
+        raise InvalidRequestError(f"{field}: at most {MAX_CATEGORIES} categories, got {len(categories)}")
+    bad = [c for c in categories if not is_valid_category(c)]
+    if bad:
+        raise InvalidRequestError(
+            f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
+            "'&_.-/+(), at most 64 characters)")
+    return RankRequest(k, frozenset(categories), exclude)
 
 
 class EventIn(BaseModel):
@@ -27,6 +64,16 @@ class EventIn(BaseModel):
     type: EventType
     timestamp: datetime | StrictFloat | None = None  # strict: `true` is not a time
     event_id: SafeId | None = None
+
+    def to_incoming(self, now: float, config: ServeConfig) -> IncomingEvent:
+        """The event as logged: its time in unix seconds, not in the future nor negative."""
+        ts = self.timestamp
+        seconds = now if ts is None else ts.timestamp() if isinstance(ts, datetime) else float(ts)
+        if seconds > now + config.max_future_skew_seconds:
+            raise InvalidRequestError(f"timestamp: {seconds:.0f} is in the future (now {now:.0f})")
+        if seconds < 0:
+            raise InvalidRequestError(f"timestamp: must not be negative, got {seconds}")
+        return IncomingEvent(self.event_id or uuid.uuid4().hex, self.user_id, self.item_id, self.type, seconds)
 
 
 class ItemIn(BaseModel):
@@ -50,6 +97,15 @@ class ItemIn(BaseModel):
 
     def to_new_item(self) -> NewItem:
         return NewItem(self.item_id, self.title, self.year, tuple(dict.fromkeys(self.categories)), self.description)
+
+
+def distinct_items(posted: Sequence[ItemIn]) -> list[NewItem]:
+    """One NewItem per item_id; 422 if one request gives an id twice with different content."""
+    items: dict[str, NewItem] = {}
+    for item in (p.to_new_item() for p in posted):
+        if items.setdefault(item.item_id, item).content() != item.content():
+            raise InvalidRequestError(f"item_id: {item.item_id!r} is given twice with different content")
+    return list(items.values())
 
 
 class Problem(BaseModel):
@@ -102,6 +158,12 @@ class TextQuery(BaseModel):
     k: int = Field(10, ge=1, strict=True)  # strict: `true` or "5" is not a count
     categories: list[str] | None = Field(None, description="only items in at least one of these categories")
 
+    def to_request(self, config: ServeConfig) -> RankRequest:
+        request = rank_request(self.k, self.categories, config, "categories")
+        if len(self.text) > config.max_text_chars:
+            raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
+        return request
+
 
 class RecommendedItem(BaseModel):
     item_id: str
@@ -121,6 +183,18 @@ class Recommendations(BaseModel):
     user_state_version: str | None = Field(
         None, description="the encoder version the user's state was computed in (always encoder_version)"
     )
+
+    @classmethod
+    def of(
+        cls, ranking: Ranking, encoder_version: str, items_table_version: int, profile: UserProfile | None = None,
+    ) -> Recommendations:
+        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories)
+                 for i in ranking.items]
+        user = {} if profile is None else {
+            "user_id": profile.user_id, "n_events": profile.n_events, "user_state_version": profile.encoder_version,
+        }
+        return cls(strategy=ranking.strategy, items=items, encoder_version=encoder_version,
+                   items_table_version=items_table_version, model_version=ranking.model_version, **user)
 
 
 class VersionInfo(BaseModel):

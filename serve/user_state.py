@@ -9,7 +9,7 @@ import numpy as np
 from ray import serve
 
 from rec.config import RecConfig
-from rec.storage.new_item_vectors import FreshVectorTable, ItemVectorLookup
+from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup
 from rec.storage.new_item_log import NewItemLog, new_items_log_path
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
@@ -53,8 +53,8 @@ class UserShardDeployment:
             return live.tag
         store = ItemStore(self.config.paths.lancedb_uri, live.items_table, live.items_table_version)
         check_vector_space(store, live.tag)
-        fresh = FreshVectorTable(self.config.paths.lancedb_uri, live.items_table, live.tag)
-        self.state.prepare(live.tag, store.dim, ItemVectorLookup(store, fresh, self.item_log, self.config.catalog))
+        new_items = NewItemVectorTable(self.config.paths.lancedb_uri, live.items_table, live.tag)
+        self.state.prepare(live.tag, store.dim, ItemVectorLookup(store, new_items, self.item_log, self.config.catalog))
         self.stores[live.tag] = store
         self.stores = {tag: held for tag, held in self.stores.items() if self.state.holds(tag)}
         return live.tag

@@ -15,12 +15,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rec.evaluation import baselines
 from rec.config import InterestConfig
-from rec.interest.rule import InterestState, apply_event, query_vector
+from rec.evaluation import baselines
 from rec.evaluation.metrics import ScoreFn, rank_users, summarize
 from rec.evaluation.splits import ColdItemSplit, IdIndex, LeaveOneOutSplit, cold_item_split, leave_one_out_split
-from rec.storage.items_table import ItemStore
+from rec.interest.model import InterestEvolutionModel
+from rec.interest.queries import ModelQueries
+from rec.interest.rule import InterestState, apply_event
+from rec.interest.shard import UserProfile, user_profile
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.pipeline import RankingPipeline, build_pipeline
+from rec.ranking.strategies import RankRequest
+from rec.storage.items_table import ItemStore, ScoredItem
 
 # (split, include_valid) -> score function; include_valid=False when scoring
 # the validation target, so its own item is not in the history.
@@ -75,50 +81,100 @@ def load_eval_data(
     return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
 
 
-def rerank_with_popularity(
-    scores: np.ndarray, seen_rows: np.ndarray, seen_cols: np.ndarray, bonus: np.ndarray, candidates: int
-) -> np.ndarray:
-    """What ``ItemStore.search`` does with a popularity weight, on (B, N) ``scores``: seen items
-    out, the best ``candidates`` of each row get ``bonus`` (N,) added, the rest -inf."""
-    scores = scores.astype(np.float64, copy=True)
-    scores[seen_rows, seen_cols] = -np.inf
-    n = scores.shape[1]
-    if candidates < n:
-        kth = np.partition(scores, n - candidates, axis=1)[:, n - candidates][:, None]  # (B, 1)
-        scores = np.where(scores >= kth, scores, -np.inf)
-    return scores + bonus[None]
+@dataclass(frozen=True)
+class EvalItem:
+    """A catalogue item as the offline candidates hold it (no title needed to rank)."""
+
+    item_id: str
+    title: str = ""
+    categories: tuple[str, ...] = ()
+
+
+def catalog_candidates(data: EvalData, vectors: np.ndarray, popularity: np.ndarray) -> Candidates:
+    """The catalogue in memory, as the service's Candidates over a pinned table: vectors
+    (N, D) and popularity (N,) in item-index order, no new items."""
+    items = InMemoryItems(vectors.shape[1])
+    items.add([EvalItem(str(i)) for i in data.item_index.ids], vectors, popularity)
+    return Candidates(items, InMemoryItems(vectors.shape[1]))
+
+
+def split_profiles(
+    data: EvalData, split: LeaveOneOutSplit, include_valid: bool, config: InterestConfig, history_length: int,
+) -> Callable[[str], UserProfile]:
+    """user id -> the profile the live service would hold after the user's history (train,
+    then valid when asked), every interaction posted as a 'like' in order, as jobs/replay.py does."""
+    columns = {item: col for col, item in enumerate(data.item_index.ids)}
+    dim = data.item_vectors.shape[1]
+
+    def profile_of(user: str) -> UserProfile:
+        state = InterestState.empty(dim)
+        for item in split.history_with_valid(user) if include_valid else split.train_history(user):
+            apply_event(state, str(item), data.item_vectors[columns[item]], "like",
+                        data.timestamps.get((user, str(item)), 0.0), config, history_length)
+        return user_profile(user, state)
+
+    return profile_of
+
+
+def pipeline_score_fn(
+    pipeline: RankingPipeline, profile_of: Callable[[str], UserProfile], item_index: IdIndex, k: int = 20,
+) -> ScoreFn:
+    """The service's ranking as a harness score function: each user's top-k from
+    `pipeline.recommend`, scored k, k - 1, ... in its order; every other item ties below
+    (so a target outside the top-k ranks k or worse: exact for metrics at 10 and 20)."""
+    def score_fn(user_ids: np.ndarray) -> np.ndarray:
+        scores = np.full((len(user_ids), len(item_index)), -1e9)  # (B, N); excluded items get -inf later
+        for row, user in enumerate(user_ids):
+            ranking = pipeline.recommend(profile_of(str(user)), RankRequest(k))
+            cols = item_index.encode(np.asarray([item.item_id for item in ranking.items], dtype=str))
+            scores[row, cols] = k - np.arange(len(cols))
+        return scores
+
+    return score_fn
+
+
+def _train_counts(data: EvalData, split: LeaveOneOutSplit) -> np.ndarray:
+    """Events per item (N,) in the split's train events: offline popularity, without leaks."""
+    return np.bincount(data.item_index.encode(split.train.item_id), minlength=len(data.item_index)).astype(float)
+
+
+def _popular(data: EvalData, counts: np.ndarray) -> list[ScoredItem]:
+    order = np.argsort(-counts, kind="stable")
+    return [ScoredItem(str(data.item_index.ids[c]), "", float(counts[c]), [], float(counts[c])) for c in order]
+
+
+def service_pipeline(
+    data: EvalData, split: LeaveOneOutSplit, config: InterestConfig, model: InterestEvolutionModel | None = None,
+) -> RankingPipeline:
+    """The pipeline the service builds (rec/ranking/pipeline.py), over the split in memory."""
+    counts = _train_counts(data, split)
+    text = catalog_candidates(data, data.item_vectors, counts)
+    scoring = None
+    if model is not None:
+        queries = ModelQueries(model, [str(i) for i in data.item_index.ids])
+        scoring = (queries, catalog_candidates(data, model.item_vectors(), counts), None)
+    return build_pipeline(config, text, _popular(data, counts), scoring)
 
 
 def interest_rule_scores(
-    data: EvalData, split: LeaveOneOutSplit, include_valid: bool, config: InterestConfig
+    data: EvalData, split: LeaveOneOutSplit, include_valid: bool, config: InterestConfig,
+    history_length: int = 200,
 ) -> ScoreFn:
-    """The live service's per-event rule (rec/interest/rule.py), every interaction a 'like', ranked
-    as the service ranks it (``popularity_weight``: re-ranked candidates; popularity counted
+    """The live service's per-event rule (rec/interest/rule.py) through its ranking pipeline, every
+    interaction a 'like' (``popularity_weight``: re-ranked candidates; popularity counted
     from the split's train events)."""
-    dim = data.item_vectors.shape[1]
-    columns = {item: col for col, item in enumerate(data.item_index.ids)}
-    counts = np.bincount(data.item_index.encode(split.train.item_id), minlength=len(data.item_index))
-    bonus = config.popularity_weight * np.log1p(counts)  # (N,)
-    seen = split.history_table(data.item_index, include_valid)
+    profiles = split_profiles(data, split, include_valid, config, history_length)
+    return pipeline_score_fn(service_pipeline(data, split, config), profiles, data.item_index)
 
-    def score_fn(user_ids: np.ndarray) -> np.ndarray:
-        queries = np.zeros((len(user_ids), dim), dtype=np.float32)  # (B, D)
-        for row, user in enumerate(user_ids):
-            state = InterestState.empty(dim)
-            history = split.history_with_valid(user) if include_valid else split.train_history(user)
-            for item in history:
-                apply_event(state, item, data.item_vectors[columns[item]], "like",
-                            data.timestamps.get((str(user), str(item)), 0.0), config)
-            vector = query_vector(state)
-            if vector is not None:
-                queries[row] = vector
-        scores = queries @ data.item_vectors.T  # (B, n_items)
-        if config.popularity_weight <= 0:
-            return scores
-        rows, cols, _, _ = seen.gather(user_ids)
-        return rerank_with_popularity(scores, rows, cols, bonus, config.popularity_candidates)
 
-    return score_fn
+def interest_model_scores(
+    model: InterestEvolutionModel, data: EvalData, split: LeaveOneOutSplit, include_valid: bool,
+    config: InterestConfig,
+) -> ScoreFn:
+    """An interest model as the service ranks with it: its query from the profile's recent items
+    (the model's max_len of them, as serve keeps), over its item vectors, through the pipeline."""
+    profiles = split_profiles(data, split, include_valid, config, model.config.max_len)
+    return pipeline_score_fn(service_pipeline(data, split, config, model), profiles, data.item_index)
 
 
 def baseline_factories(data: EvalData, interest: InterestConfig, recency_tau: float) -> dict[str, ModelFactory]:

@@ -63,6 +63,16 @@ class UserProfile:
     encoder_version: str = ""  # the vector space `interest` is in
 
 
+def user_profile(user_id: str, state: InterestState | None, encoder_version: str = "") -> UserProfile:
+    """What ranking reads of a user's state (an empty profile for None: a new user)."""
+    if state is None:
+        return UserProfile(user_id, None, frozenset(), (), (), 0, encoder_version)
+    return UserProfile(
+        user_id, query_vector(state), frozenset(state.seen_items),
+        tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, encoder_version,
+    )
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     accepted: int
@@ -184,41 +194,35 @@ class UserShard:
         already seen (same user and event_id) are skipped, so a client may
         safely resend a batch whose ack it never received.
         """
-        fresh, keys = [], set()
+        unseen, keys = [], set()
         for event in events:
             key = (event.user_id, event.event_id)
             if key not in self.event_keys and key not in keys:
                 keys.add(key)
-                fresh.append(event)
+                unseen.append(event)
         # Everything that can fail happens before the append: once an event is
         # logged, every space held takes it.
         target = self._space(encoder_version)
-        item_ids = sorted({e.item_id for e in fresh})
+        item_ids = sorted({e.item_id for e in unseen})
         space_vectors = [
             (space, vectors if space is target else space.lookup(item_ids) if item_ids else {})
             for space in self.spaces.values()
         ]
         now = time.time()
-        logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now) for e in fresh]
+        logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now) for e in unseen]
         self.writer.append(logged)  # durable before any state changes or ack
         self.event_keys |= keys
         for space, found in space_vectors:
             for event in logged:
                 fold_event(space.states, event, found, space.dim, self.config, self.history_length)
-        return ApplyResult(accepted=len(fresh), duplicates=len(events) - len(fresh))
+        return ApplyResult(accepted=len(unseen), duplicates=len(events) - len(unseen))
 
     def profile(self, user_id: str, encoder_version: str | None = None) -> UserProfile:
         """The user's interest and history in one space (None = the most recently
         used); empty for an unknown user."""
         space = self._space(encoder_version)
         tag = space.encoder_version if space else (encoder_version or "")
-        state = space.states.get(user_id) if space else None
-        if state is None:
-            return UserProfile(user_id, None, frozenset(), (), (), 0, tag)
-        return UserProfile(
-            user_id, query_vector(state), frozenset(state.seen_items),
-            tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, tag,
-        )
+        return user_profile(user_id, space.states.get(user_id) if space else None, tag)
 
     def delete_user(self, user_id: str) -> int:
         """Forget a user: their events leave this shard's log and their state is dropped.

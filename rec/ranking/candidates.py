@@ -1,31 +1,51 @@
-"""Fresh items: candidates that are not in a pinned vector table yet, scored by brute force.
+"""Candidates: the items a ranking answers from, in one vector space.
 
-Items added live (POST /items) reach the items table only at the next nightly
-embed, and the interest model's scoring table only at the next training. Until
-then they are held here, in the same vector space as the table they stand in
-for, and every recommendation merges the table's top-k with theirs by the
-same score (a dot product). They are few, so an exact matmul is cheaper than
-any index.
+A pinned source (one version of a LanceDB table, or the same rows in memory
+offline) plus the new items added live (POST /items), which reach the items
+table only at the next nightly embed and the interest model's scoring table
+only at the next training. Until then they are held in memory, in the same
+vector space as the table they stand in for, and every search merges the
+table's top-k with theirs by the same score (a dot product). They are few, so
+an exact matmul is cheaper than any index.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from rec.storage.new_item_log import NewItem
 from rec.storage.items_table import ScoredItem
 
 
-class FreshItems:
-    """A small, append-only set of items with vectors in one vector space (D dims)."""
+class ItemSource(Protocol):
+    """Exact or indexed top-k search over items with vectors in one space."""
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def search(
+        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+    ) -> list[ScoredItem]: ...
+
+
+class CatalogItem(Protocol):
+    """What InMemoryItems keeps of an item (NewItem has these fields)."""
+
+    item_id: str
+    title: str
+    categories: Sequence[str]
+
+
+class InMemoryItems:
+    """An append-only set of items with vectors in one vector space (D dims), searched exactly."""
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
-        self.items: list[NewItem] = []
+        self.items: list[CatalogItem] = []
         self.index: dict[str, int] = {}
         self.matrix = np.zeros((0, dim), dtype=np.float32)  # (M, D), row i = items[i]
+        self.popularity = np.zeros(0, dtype=np.float64)  # (M,)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -33,9 +53,10 @@ class FreshItems:
     def __contains__(self, item_id: object) -> bool:
         return item_id in self.index
 
-    def add(self, items: Sequence[NewItem], vectors: np.ndarray) -> None:
+    def add(self, items: Sequence[CatalogItem], vectors: np.ndarray, popularity: Sequence[float] | None = None) -> None:
         """Add items with their vectors (len(items), D); ids already held are ignored."""
         vectors = np.asarray(vectors, dtype=np.float32).reshape(len(items), self.dim)
+        counts = np.zeros(len(items)) if popularity is None else np.asarray(popularity, dtype=np.float64)
         keep = [i for i, item in enumerate(items) if item.item_id not in self.index]
         keep = list({items[i].item_id: i for i in keep}.values())  # one row per id
         if not keep:
@@ -43,8 +64,9 @@ class FreshItems:
         for i in keep:
             self.index[items[i].item_id] = len(self.items)
             self.items.append(items[i])
-        # A new array, never written in place: a request that holds the old one keeps a consistent view.
+        # New arrays, never written in place: a request that holds the old ones keeps a consistent view.
         self.matrix = np.vstack([self.matrix, vectors[keep]])
+        self.popularity = np.concatenate([self.popularity, counts[keep]])
 
     def vectors(self, item_ids: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors (D,) of the ids held; others are absent."""
@@ -55,27 +77,54 @@ class FreshItems:
     ) -> list[ScoredItem]:
         """Top-k by dot product with `query` (D,), minus `exclude`; with `categories`, only
         items in at least one of them (as ItemStore.search)."""
-        matrix = self.matrix  # one consistent snapshot: rows are never changed, only appended
+        matrix, popularity = self.matrix, self.popularity  # one consistent snapshot
         items = self.items[: len(matrix)]
         if not items or k <= 0:
             return []
         scores = matrix @ np.asarray(query, dtype=np.float32)  # (M,)
-        wanted = set(categories)
-        allowed = np.array([
-            item.item_id not in exclude and (not wanted or bool(wanted & set(item.categories)))
-            for item in items
-        ])
+        allowed = np.ones(len(items), dtype=bool)
+        blocked = [self.index[i] for i in exclude if i in self.index and self.index[i] < len(items)]
+        allowed[blocked] = False
+        if categories:
+            wanted = set(categories)
+            allowed &= np.array([bool(wanted.intersection(item.categories)) for item in items])
         candidates = np.flatnonzero(allowed)
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
-        return [ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories)) for i in top]
+        return [
+            ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories),
+                       float(popularity[i]))
+            for i in top
+        ]
 
 
-def merge_top_k(pinned: Sequence[ScoredItem], fresh: Sequence[ScoredItem], k: int) -> list[ScoredItem]:
+def merge_top_k(pinned: Sequence[ScoredItem], new: Sequence[ScoredItem], k: int) -> list[ScoredItem]:
     """Top-k of the union of two ranked lists scored alike; an id in both counts once (the pinned row)."""
     seen: set[str] = set()
     merged = []
-    for item in sorted([*pinned, *fresh], key=lambda scored: -scored.score):  # stable: pinned first on ties
+    for item in sorted([*pinned, *new], key=lambda scored: -scored.score):  # stable: pinned first on ties
         if item.item_id not in seen:
             seen.add(item.item_id)
             merged.append(item)
     return merged[:k]
+
+
+class Candidates:
+    """One vector space's items: the pinned source plus the new items added live."""
+
+    def __init__(self, pinned: ItemSource, new_items: InMemoryItems) -> None:
+        self.pinned, self.new_items = pinned, new_items
+
+    def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Vectors by id, from the pinned source first; ids in neither are absent."""
+        found = self.pinned.vectors(item_ids)
+        found.update(self.new_items.vectors(set(item_ids) - found.keys()))
+        return found
+
+    def search(
+        self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+    ) -> list[ScoredItem]:
+        """Top-k by dot product over both, minus `exclude`, within `categories` (any of them)."""
+        return merge_top_k(
+            self.pinned.search(query, k, exclude=exclude, categories=categories),
+            self.new_items.search(query, k, exclude=exclude, categories=categories), k,
+        )

@@ -7,7 +7,6 @@ two encoders while a nightly job writes the next version.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Collection, Sequence
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from rec.catalog.schemas import is_valid_category, is_valid_id
 
 log = logging.getLogger(__name__)
 
-_RESULT_COLUMNS = ["item_id", "title", "categories", "_distance"]
+_RESULT_COLUMNS = ["item_id", "title", "categories", "popularity", "_distance"]
 # Longest exclusion list sent to LanceDB as a prefilter; older seen items are
 # removed after the query from an over-fetched result instead.
 MAX_PREFILTER_IDS = 2000
@@ -36,6 +35,7 @@ class ScoredItem:
     title: str
     score: float
     categories: list[str]
+    popularity: float = 0.0  # events counted by the nightly embed; 0 for items added since
 
 
 def sql_string_list(values: Collection[str]) -> str:
@@ -126,11 +126,9 @@ class ItemStore:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
-        popularity_weight: float = 0.0, candidates: int = 0,
     ) -> list[ScoredItem]:
         """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
-        only items in at least one of them. With `popularity_weight` w > 0, the best
-        max(k, `candidates`) by dot product are re-ranked by dot + w * log(1 + popularity)."""
+        only items in at least one of them (both applied inside the LanceDB query)."""
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
@@ -139,21 +137,9 @@ class ItemStore:
             conditions.append(sql_category_filter(categories))
         if conditions:
             builder = builder.where(" AND ".join(conditions), prefilter=True)
-        rerank = popularity_weight > 0
-        pool = max(k, candidates) if rerank else k
-        fetch = pool + (len(exclude) - len(prefiltered))
-        rows = builder.select(_RESULT_COLUMNS + (["popularity"] if rerank else [])).limit(fetch).to_arrow()
-        found = _scored(rows, exclude, popularity_weight)[:pool]  # the pool, in dot-product order
-        if rerank:
-            found.sort(key=lambda item: -item.score)
-        return found[:k]
-
-    def similar(self, item_id: str, k: int, categories: Collection[str] = ()) -> list[ScoredItem]:
-        """Items nearest to one item's vector, the item itself left out."""
-        vector = self.vectors([item_id]).get(item_id)
-        if vector is None:
-            return []
-        return self.search(vector, k, exclude={item_id}, categories=categories)
+        fetch = k + (len(exclude) - len(prefiltered))
+        rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
+        return _scored(rows, exclude)[:k]
 
     def popular(self, n: int) -> list[ScoredItem]:
         """The n most popular items (score = popularity count)."""
@@ -161,7 +147,7 @@ class ItemStore:
         top = pc.sort_indices(rows["popularity"], sort_keys=[("popularity", "descending")])
         rows = rows.take(top[:n])
         return [
-            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [])
+            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [], float(r["popularity"]))
             for r in rows.to_pylist()
         ]
 
@@ -183,14 +169,10 @@ def vector_matrix(rows: pa.Table) -> np.ndarray:
     return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)
 
 
-def _scored(rows: pa.Table, exclude: set[str], popularity_weight: float = 0.0) -> list[ScoredItem]:
-    """Rows as items, minus `exclude`; score = dot product (+ w * log(1 + popularity) with a weight)."""
-    def score(r: dict) -> float:
-        dot = 1.0 - float(r["_distance"])
-        return dot + popularity_weight * math.log1p(r["popularity"]) if popularity_weight else dot
-
+def _scored(rows: pa.Table, exclude: set[str]) -> list[ScoredItem]:
+    """Rows as items, minus `exclude`; score = dot product."""
     return [
-        ScoredItem(r["item_id"], r["title"], score(r), r["categories"] or [])
+        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [], float(r["popularity"]))
         for r in rows.to_pylist()
         if r["item_id"] not in exclude
     ]

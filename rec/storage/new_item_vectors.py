@@ -1,10 +1,10 @@
-"""Text vectors of live-added items, one small LanceDB table per encoder version.
+"""Text vectors of new items (added live by POST /items), one small LanceDB table per encoder version.
 
 A cache of the new-items log (rec/storage/new_item_log.py), shared by the processes that
 need the vectors but not the encoder: the ingress replica that accepted an
 item writes its vector here before it logs the item; other replicas read it
 from here when they see the item in the log (embedding it themselves only if
-it is missing), and the user shards look up fresh items here when they
+it is missing), and the user shards look up new items here when they
 rebuild states from the event log. Rows are keyed by (item_id, text), so a
 vector is only ever used for the text it was made from, even if two replicas
 raced on one item_id with different content (the log keeps one of them).
@@ -28,13 +28,16 @@ from rec.storage.items_table import ItemStore, sql_string_list, vector_matrix
 log = logging.getLogger(__name__)
 
 
-def fresh_table_name(items_table: str, encoder_tag: str) -> str:
-    """`items_fresh_text-encoder_1_<crc>`: one table per encoder version (crc keeps names distinct)."""
+def new_item_table_name(items_table: str, encoder_tag: str) -> str:
+    """`items_fresh_text-encoder_1_<crc>`: one table per encoder version (crc keeps names distinct).
+
+    ("fresh" is the on-disk name of tables made before new items got their one name; kept
+    so that existing deployments find their vectors.)"""
     readable = re.sub(r"[^A-Za-z0-9_-]", "_", encoder_tag)
     return f"{items_table}_fresh_{readable}_{zlib.crc32(encoder_tag.encode()):08x}"
 
 
-def fresh_table_schema(dim: int) -> pa.Schema:
+def new_item_table_schema(dim: int) -> pa.Schema:
     return pa.schema([
         pa.field("item_id", pa.string(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
@@ -43,12 +46,12 @@ def fresh_table_schema(dim: int) -> pa.Schema:
     ])
 
 
-class FreshVectorTable:
-    """Read and add text vectors of fresh items made by one encoder version."""
+class NewItemVectorTable:
+    """Read and add text vectors of new items made by one encoder version."""
 
     def __init__(self, db_uri: str, items_table: str, encoder_tag: str) -> None:
         self.db = lancedb.connect(db_uri)
-        self.name = fresh_table_name(items_table, encoder_tag)
+        self.name = new_item_table_name(items_table, encoder_tag)
         self.encoder_tag = encoder_tag
         self._table = None
 
@@ -90,24 +93,24 @@ class FreshVectorTable:
             "text": pa.array(list(texts), pa.string()),
             "encoder_version": pa.array([self.encoder_tag] * len(item_ids), pa.string()),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), dim),
-        }, schema=fresh_table_schema(dim))
+        }, schema=new_item_table_schema(dim))
         if self._open() is None:  # two replicas may create it at once: exist_ok
-            self._table = self.db.create_table(self.name, schema=fresh_table_schema(dim), exist_ok=True)
+            self._table = self.db.create_table(self.name, schema=new_item_table_schema(dim), exist_ok=True)
         self._table.merge_insert(["item_id", "text"]).when_not_matched_insert_all().execute(data)
 
 
 class ItemVectorLookup:
     """Item vectors of one encoder version for a user shard: the pinned items table first,
-    then live-added items (those in the log whose vector for their text is stored here).
+    then new items (those in the log whose vector for their text is stored here).
 
-    So a state rebuilt from the event log folds events on fresh items too, as the live
+    So a state rebuilt from the event log folds events on new items too, as the live
     state did when the ingress passed their vectors along.
     """
 
     def __init__(
-        self, store: ItemStore, fresh: FreshVectorTable, item_log: NewItemLog, catalog: CatalogConfig,
+        self, store: ItemStore, new_items: NewItemVectorTable, item_log: NewItemLog, catalog: CatalogConfig,
     ) -> None:
-        self.store, self.fresh, self.item_log, self.catalog = store, fresh, item_log, catalog
+        self.store, self.new_items, self.item_log, self.catalog = store, new_items, item_log, catalog
 
     def __call__(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]:
         found = self.store.vectors(item_ids)
@@ -117,5 +120,5 @@ class ItemVectorLookup:
             logged = [self.item_log.items[i] for i in missing if i in self.item_log.items]
             if logged:
                 texts = new_item_texts(logged, self.catalog)
-                found.update(self.fresh.vectors({item.item_id: text for item, text in zip(logged, texts)}))
+                found.update(self.new_items.vectors({item.item_id: text for item, text in zip(logged, texts)}))
         return found

@@ -46,6 +46,9 @@ from rec.registry.encoders import (
     register_encoder,
     resolve_encoder,
 )
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.pipeline import build_pipeline
+from rec.ranking.strategies import RankRequest
 from rec.storage.items_table import ItemStore
 from rec.interest.shard import UserProfile, UserShard, shard_of
 
@@ -302,12 +305,12 @@ def test_encoder_swap_under_load_never_mixes_vector_spaces(app: SwapApp, rec_hom
     assert_same_states(live_profiles(app.config, old, USERS), rebuilt_profiles(app.config, old, USERS, tmp_path))
     # ... and the answers score those states against the new items table, and the text with the new encoder.
     store = ItemStore(app.config.paths.lancedb_uri, new.items_table, new.items_table_version)
+    # the fallback's ranking (cosine candidates re-ranked by popularity when configured), over the new table
+    pipeline = build_pipeline(app.config.interest, Candidates(store, InMemoryItems(store.dim)), [])
     for user, profile in live_profiles(app.config, new, USERS[:6]).items():
         answer = http.get(f"/users/{user}/recommendations", params={"k": 10}).json()
         if profile.interest is not None:
-            rule = app.config.interest  # the fallback's ranking: cosine candidates re-ranked by popularity
-            expected = store.search(profile.interest, 10, exclude=profile.seen_items,
-                                    popularity_weight=rule.popularity_weight, candidates=rule.popularity_candidates)
+            expected = pipeline.recommend(profile, RankRequest(10)).items
             assert [i["item_id"] for i in answer["items"]] == [i.item_id for i in expected]
     text = http.post("/recommendations/text", json={"text": "a scary film at night", "k": 5}).json()
     query = TextEncoder(new.model_dir, app.config.encoder).encode(["a scary film at night"])[0]

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from rec.config import RecConfig
-from rec.storage.new_item_vectors import FreshVectorTable
+from rec.storage.new_item_vectors import NewItemVectorTable
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path, read_new_items
 
 pytestmark = pytest.mark.ray
@@ -57,8 +57,8 @@ def test_posted_item_is_found_by_text_at_once_and_logged(client: httpx.Client, c
     assert client.get("/version").json()["fresh_items"] >= 1
 
 
-def test_every_recommendation_route_can_return_a_fresh_item(client: httpx.Client, wizard: dict) -> None:
-    only = {"category": "Cheeseverse"}  # the filter applies to fresh items too: nothing else matches
+def test_every_recommendation_route_can_return_a_new_item(client: httpx.Client, wizard: dict) -> None:
+    only = {"category": "Cheeseverse"}  # the filter applies to new items too: nothing else matches
     client.post("/events", json={"user_id": "cheese-fan", "item_id": "1", "type": "like"}).raise_for_status()
     answers = {
         "interest": client.get("/users/cheese-fan/recommendations", params=only),
@@ -81,7 +81,7 @@ def test_reposted_catalogue_item_gets_the_catalogue_vector(client: httpx.Client,
     encoder = reply.json()["encoder_version"]
     [text] = new_item_texts([NewItem.from_row(copy)], config.catalog)
     assert text == toy_story["text"]
-    stored = FreshVectorTable(config.paths.lancedb_uri, "items", encoder).vectors({"toy-story-copy": text})
+    stored = NewItemVectorTable(config.paths.lancedb_uri, "items", encoder).vectors({"toy-story-copy": text})
     np.testing.assert_allclose(stored["toy-story-copy"], np.asarray(toy_story["vector"]), atol=1e-5)
     # A user who liked Toy Story gets its copy first: same vector, score 1.
     client.post("/events", json={"user_id": "toy-fan", "item_id": "1", "type": "like"}).raise_for_status()
@@ -91,7 +91,7 @@ def test_reposted_catalogue_item_gets_the_catalogue_vector(client: httpx.Client,
     assert [i["item_id"] for i in similar] == ["1"]
 
 
-def test_events_on_a_fresh_item_are_accepted_and_use_its_text_vector(client: httpx.Client, wizard: dict) -> None:
+def test_events_on_a_new_item_are_accepted_and_use_its_text_vector(client: httpx.Client, wizard: dict) -> None:
     user = "wizard-watcher"
     reply = client.post("/events", json={"user_id": user, "item_id": wizard["item_id"], "type": "like"})
     assert reply.status_code == 200 and reply.json()["accepted"] == 1, reply.text

@@ -1,4 +1,4 @@
-"""Tests for rec.ranking.candidates and rec.storage.new_item_vectors: live-added items scored beside a pinned table."""
+"""Tests for rec.ranking.candidates and rec.storage.new_item_vectors: new items scored beside a pinned table."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pyarrow as pa
 
 from rec.config import CatalogConfig
-from rec.ranking.candidates import FreshItems, merge_top_k
-from rec.storage.new_item_vectors import FreshVectorTable, ItemVectorLookup, fresh_table_name
+from rec.ranking.candidates import InMemoryItems, merge_top_k
+from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup, new_item_table_name
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path
 from rec.catalog.schemas import items_table_schema
 from rec.storage.items_table import ItemStore, ScoredItem
@@ -19,8 +19,8 @@ def _unit(*values: float) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def _fresh() -> FreshItems:
-    fresh = FreshItems(3)
+def _new_items() -> InMemoryItems:
+    fresh = InMemoryItems(3)
     items = [
         NewItem("a", "A", categories=("Drama",)), NewItem("b", "B", categories=("Comedy",)),
         NewItem("c", "C", categories=("Comedy", "Drama")),
@@ -30,17 +30,17 @@ def _fresh() -> FreshItems:
 
 
 def test_search_ranks_by_dot_product_with_exclusion_and_categories():
-    fresh = _fresh()
+    fresh = _new_items()
     query = _unit(1, 0.2, 0)
     assert [i.item_id for i in fresh.search(query, 3)] == ["a", "c", "b"]
     assert [i.item_id for i in fresh.search(query, 3, exclude={"a"})] == ["c", "b"]
     assert [i.item_id for i in fresh.search(query, 3, categories={"Comedy"})] == ["c", "b"]
     assert fresh.search(query, 1)[0].score == np.float32(query @ _unit(1, 0, 0))
-    assert FreshItems(3).search(query, 5) == []
+    assert InMemoryItems(3).search(query, 5) == []
 
 
 def test_add_ignores_ids_already_held():
-    fresh = _fresh()
+    fresh = _new_items()
     fresh.add([NewItem("a", "A again"), NewItem("d", "D")], np.stack([_unit(0, 0, 1), _unit(0, 0, 1)]))
     assert len(fresh) == 4 and "d" in fresh
     np.testing.assert_allclose(fresh.vectors(["a"])["a"], _unit(1, 0, 0))  # the first vector stays
@@ -53,20 +53,20 @@ def test_merge_top_k_is_the_top_of_the_union_by_score():
     assert [i.item_id for i in merge_top_k(pinned, [], 5)] == ["p1", "p2"]
 
 
-def test_fresh_table_keys_vectors_by_id_and_text(tmp_path):
-    table = FreshVectorTable(str(tmp_path / "db"), "items", "text-encoder/1")
-    assert table.name == fresh_table_name("items", "text-encoder/1") and "/" not in table.name
+def test_new_item_table_keys_vectors_by_id_and_text(tmp_path):
+    table = NewItemVectorTable(str(tmp_path / "db"), "items", "text-encoder/1")
+    assert table.name == new_item_table_name("items", "text-encoder/1") and "/" not in table.name
     assert table.vectors({"a": "text a"}) == {}  # no table yet
     table.add(["a", "b"], ["text a", "text b"], np.stack([_unit(1, 0, 0), _unit(0, 1, 0)]))
     table.add(["a"], ["text a"], np.stack([_unit(0, 0, 1)]))  # same key: the first row stays
-    other_replica = FreshVectorTable(str(tmp_path / "db"), "items", "text-encoder/1")
+    other_replica = NewItemVectorTable(str(tmp_path / "db"), "items", "text-encoder/1")
     found = other_replica.vectors({"a": "text a", "b": "another text", "z": "text z"})
     assert list(found) == ["a"]  # b's vector was made from another text
     np.testing.assert_allclose(found["a"], _unit(1, 0, 0))
-    assert FreshVectorTable(str(tmp_path / "db"), "items", "text-encoder/2").vectors({"a": "text a"}) == {}
+    assert NewItemVectorTable(str(tmp_path / "db"), "items", "text-encoder/2").vectors({"a": "text a"}) == {}
 
 
-def test_shard_lookup_finds_catalogue_then_live_added_items(tmp_path):
+def test_shard_lookup_finds_catalogue_then_new_items(tmp_path):
     db_uri, config = str(tmp_path / "db"), CatalogConfig()
     rows = pa.table({
         "item_id": ["1"], "title": ["One"], "description": [None], "categories": [["Drama"]], "year": [2000],
@@ -76,34 +76,13 @@ def test_shard_lookup_finds_catalogue_then_live_added_items(tmp_path):
     lancedb.connect(db_uri).create_table("items", data=rows)
     item_log = NewItemLog(new_items_log_path(tmp_path / "items"))
     fresh_item = NewItem("new-1", "Brand New", 2025)
-    FreshVectorTable(db_uri, "items", "enc/1").add(
+    NewItemVectorTable(db_uri, "items", "enc/1").add(
         ["new-1"], new_item_texts([fresh_item], config), np.stack([_unit(0, 1, 0)]),
     )
-    lookup = ItemVectorLookup(ItemStore(db_uri, "items"), FreshVectorTable(db_uri, "items", "enc/1"),
+    lookup = ItemVectorLookup(ItemStore(db_uri, "items"), NewItemVectorTable(db_uri, "items", "enc/1"),
                               NewItemLog(item_log.path), config)
     assert set(lookup(["1", "new-1", "gone"])) == {"1"}  # not logged yet: unknown
     item_log.append([fresh_item])
     found = lookup(["1", "new-1", "gone"])
     assert set(found) == {"1", "new-1"}
     np.testing.assert_allclose(found["new-1"], _unit(0, 1, 0))
-
-
-def test_projection_of_a_fresh_item_is_the_models_cold_item_vector():
-    """The ingress scores a fresh item as the model scores a cold catalogue item: text projection + bias."""
-    import torch
-
-    from rec.interest.model import InterestEvolutionModel, SequenceModelConfig
-    from serve.interest_model import InterestModelRunner
-
-    rng = np.random.default_rng(0)
-    text = rng.normal(size=(5, 16)).astype(np.float32)
-    text /= np.linalg.norm(text, axis=1, keepdims=True)
-    model = InterestEvolutionModel(SequenceModelConfig(d=8, layers=1), text, np.array([1, 1, 1, 1, 0], dtype=bool))
-    torch.manual_seed(0)
-    for parameter in (model.proj.weight, model.text_bias.weight, model.adjust.weight, model.bias_adjust.weight):
-        torch.nn.init.normal_(parameter)  # trained-looking weights, adjustments included
-    runner = object.__new__(InterestModelRunner)  # only the model is needed here
-    runner.model = model.eval()
-    projected = runner.project_text(text[4:])  # item 4 is cold: its scoring vector is its projection alone
-    np.testing.assert_allclose(projected, model.item_vectors()[4:], atol=1e-5)
-    assert not np.allclose(runner.project_text(text[:1]), model.item_vectors()[:1])  # warm items differ

@@ -63,6 +63,10 @@ def test_open_metadata(store):
     assert store.encoder_version() == "text-encoder/1"
 
 
+def test_search_results_carry_popularity(store):
+    assert {r.item_id: r.popularity for r in store.search(X, k=3)} == {"i0": 5, "i1": 50, "i2": 0}
+
+
 def test_search_nearest_by_dot_product(store):
     results = store.search(X, k=3)
     assert [r.item_id for r in results] == ["i0", "i1", "i2"]
@@ -139,14 +143,6 @@ def test_vector_cache_is_bounded_and_serves_the_pinned_version(db_uri):
     again = pinned.vectors(["i0", "i1", "i2"])  # partly cached, partly re-read from version 1
     for item_id in first:
         np.testing.assert_array_equal(again[item_id], first[item_id])
-
-
-def test_similar_leaves_the_item_out(store):
-    results = store.similar("i0", 2)
-    assert [r.item_id for r in results] == ["i1", "i2"]
-    assert all(r.item_id != "i0" for r in store.similar("i0", len(IDS)))
-    assert len(store.similar("i0", len(IDS))) == len(IDS) - 1
-    assert store.similar("nope", 3) == []
 
 
 def test_popular_orders_by_popularity(store):
@@ -229,17 +225,3 @@ def test_category_filter_rejects_unsafe_names(store, bad):
 
 def test_sql_category_filter_doubles_quotes():
     assert sql_category_filter(["Children's", "Drama"]) == "array_has_any(categories, ['Children''s', 'Drama'])"
-
-
-def test_search_reranks_candidates_by_popularity(store):
-    # The best 5 by dot product with x are i0..i4; + 0.1 * log(1 + popularity) reorders them.
-    results = store.search(X, k=3, popularity_weight=0.1, candidates=5)
-    assert [r.item_id for r in results] == ["i1", "i0", "i4"]
-    for r in results:
-        expected = float(np.dot(VECTORS[r.item_id], X)) + 0.1 * math.log1p(POPULARITY[r.item_id])
-        assert r.score == pytest.approx(expected, abs=1e-5)
-    # Only candidates are re-ranked: with 2 of them, popular i4 (60 degrees) cannot come in.
-    assert [r.item_id for r in store.search(X, k=2, popularity_weight=0.1, candidates=2)] == ["i1", "i0"]
-    # Exclusions and categories apply before the candidates are taken.
-    assert [r.item_id for r in store.search(X, k=2, exclude={"i1"}, popularity_weight=0.1, candidates=5)] == [
-        "i0", "i4"]  # 1 + 0.1 log 6 = 1.18, then 0.5 + 0.1 log 101 = 0.96

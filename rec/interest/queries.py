@@ -1,30 +1,30 @@
-"""The champion interest-evolution model inside the ingress replica."""
+"""The interest model as a query maker: a user's recent history -> one query vector."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from rec.config import RecConfig
-from rec.registry.interest_models import InterestModelVersion, read_item_ids
-from rec.interest.model import load_model
-from rec.storage.items_table import ItemStore, check_vector_space
+from rec.interest.model import InterestEvolutionModel, load_model
+from rec.registry.interest_models import read_item_ids
 
 
-class InterestModelRunner:
-    """Recent history -> the model -> a query vector for the model's scoring table."""
+class ModelQueries:
+    """Recent history -> the model -> a query vector (D,) for the model's scoring vectors."""
 
-    def __init__(self, config: RecConfig, version: InterestModelVersion) -> None:
-        torch.set_num_threads(1)  # one small forward pass per request; leave cores to others
-        self.model = load_model(version.model_dir)
+    def __init__(self, model: InterestEvolutionModel, item_ids: Sequence[str]) -> None:
+        self.model = model
         with torch.no_grad():
-            self.item_table = self.model.item_table()  # (N, D): fixed while serving, computed once
-        item_ids = read_item_ids(version.model_dir)
+            self.item_table = model.item_table()  # (N, D): fixed while serving, computed once
         self.index = {item_id: i for i, item_id in enumerate(item_ids)}
-        self.scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
-        check_vector_space(self.scoring, version.tag)
+
+    @classmethod
+    def from_dir(cls, model_dir: str | Path) -> ModelQueries:
+        """The model saved in `model_dir` with the item ids it was trained on."""
+        return cls(load_model(model_dir), read_item_ids(model_dir))
 
     @property
     def dim(self) -> int:
@@ -44,9 +44,9 @@ class InterestModelRunner:
     def query_vector(self, recent_items: Sequence[str], recent_timestamps: Sequence[float]) -> np.ndarray | None:
         """(D,) query vector, or None when no item of the history is known to the model.
 
-        Items the model has no index for (live-added ones, or catalogue items newer than
-        the model) are left out of the history: the model reads item indices, so it cannot
-        take their projected vectors as input. They are still candidates (serve/new_items.py).
+        Items the model has no index for (new items added live, or catalogue items newer
+        than the model) are left out of the history: the model reads item indices, so it
+        cannot take their projected vectors as input. They are still candidates.
         """
         known = [(self.index[i], t) for i, t in zip(recent_items, recent_timestamps) if i in self.index]
         if not known:

@@ -1,0 +1,93 @@
+"""The ranking pipeline that the Serve app and the offline harness both call.
+
+    profile -> policy: the first strategy that can answer -> its candidates
+            -> the re-rankers that apply to it -> top-k, naming the strategy
+
+The live app builds one per live bundle (serve/live.py) over the pinned
+LanceDB tables; the harness (rec/evaluation/harness.py) builds one with
+`build_pipeline` too, over the same rows in memory, so offline figures are
+those of the served ranking by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rec.config import InterestConfig
+from rec.interest.queries import ModelQueries
+from rec.interest.shard import UserProfile
+from rec.ranking.candidates import Candidates
+from rec.ranking.rerankers import PopularityReranker, Reranker
+from rec.ranking.strategies import (
+    InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
+)
+from rec.storage.items_table import ScoredItem
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """A ranked answer and what made it."""
+
+    strategy: str
+    items: list[ScoredItem]
+    model_version: str | None = None
+
+
+class RankingPipeline:
+    """Strategies tried in order (the policy), then the re-ranker chain."""
+
+    def __init__(self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = ()) -> None:
+        self.strategies, self.rerankers = list(strategies), list(rerankers)
+
+    def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
+        """Top-k for the user, without the items they already touched."""
+        request = RankRequest(request.k, request.categories, request.exclude | profile.seen_items)
+        for strategy in self.strategies:
+            chain = self._chain(strategy.name)
+            items = strategy.retrieve(profile, request, self._pool(chain, request.k))
+            if items is not None:
+                return Ranking(strategy.name, self._rerank(chain, items, request.k), strategy.version)
+        raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
+
+    def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
+        """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
+        chain = self._chain(strategy)
+        items = candidates.search(query, self._pool(chain, request.k), request.exclude, request.categories)
+        return Ranking(strategy, self._rerank(chain, items, request.k))
+
+    def _chain(self, strategy: str) -> list[Reranker]:
+        return [reranker for reranker in self.rerankers if strategy in reranker.applies_to]
+
+    @staticmethod
+    def _pool(chain: Sequence[Reranker], k: int) -> int:
+        return max([k, *(reranker.pool(k) for reranker in chain)])
+
+    @staticmethod
+    def _rerank(chain: Sequence[Reranker], items: list[ScoredItem], k: int) -> list[ScoredItem]:
+        for reranker in chain:
+            items = reranker.rerank(items, k)
+        return items[:k]
+
+
+def build_pipeline(
+    interest: InterestConfig, text: Candidates, popular: Sequence[ScoredItem],
+    model: tuple[ModelQueries, Candidates, str | None] | None = None,
+) -> RankingPipeline:
+    """The policy of the service: the interest model when one is live and knows the user's
+    items, else the per-event interest vector, else popular items.
+
+    `text`: the item text vectors' candidates; `model`: (its queries, the candidates in its
+    scoring space, its version tag), or None without a live model.
+    """
+    strategies: list[Strategy] = []
+    if model is not None:
+        queries, scoring, version = model
+        strategies.append(InterestModelStrategy(queries, scoring, version))
+    strategies += [InterestVectorStrategy(text), PopularStrategy(popular)]
+    rerankers: list[Reranker] = []
+    if interest.popularity_weight > 0:
+        rerankers.append(PopularityReranker(interest.popularity_weight, interest.popularity_candidates))
+    return RankingPipeline(strategies, rerankers)

@@ -1,0 +1,42 @@
+"""The FastAPI app the ingress serves: request-body limits and domain errors as HTTP
+statuses. The routes, and the app's OpenAPI spec, are in serve/ingress.py."""
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+
+from rec.config import ServeConfig
+from rec.errors import BodyTooLargeError, InvalidRequestError, RecError, UnknownItemError
+from serve.body_limits import RequestBodyLimits
+
+CATEGORY_QUERY = Query(
+    None, description="only items in at least one of these categories (repeat the parameter for more)",
+)
+
+api = FastAPI(
+    title="Interest recommender",
+    description="Events in, recommendations out; item meaning from a text encoder.",
+    version="0.1.0",
+)
+
+
+def _live_serve_config() -> ServeConfig:
+    """The serve config of this replica's Ingress (the lookup Serve itself uses to bind `self`)."""
+    return serve.get_replica_context().servable_object.config.serve
+
+
+# Before @serve.ingress(api), which freezes a copy of the app: bodies too large,
+# not UTF-8 or nested too deep are refused here, before FastAPI parses them.
+api.add_middleware(RequestBodyLimits, serve_config=_live_serve_config)
+
+
+# The request's own faults, raised by the request models: a 4xx whose detail names the field.
+_REQUEST_FAULTS = {BodyTooLargeError: 413, InvalidRequestError: 422, UnknownItemError: 422}
+
+
+async def _request_fault(request: Request, exc: RecError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=_REQUEST_FAULTS[type(exc)])
+
+
+for _fault in _REQUEST_FAULTS:
+    api.add_exception_handler(_fault, _request_fault)

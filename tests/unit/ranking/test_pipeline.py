@@ -1,0 +1,112 @@
+"""Tests for rec.ranking.pipeline: the policy, the re-ranker chain, and that the offline
+harness ranks a user exactly as the service's pipeline over the LanceDB table does."""
+
+from __future__ import annotations
+
+import math
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from rec.catalog.schemas import items_table_schema
+from rec.config import InterestConfig
+from rec.evaluation.harness import build_eval_data, catalog_candidates, pipeline_score_fn, split_profiles
+from rec.interest.shard import UserProfile
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.pipeline import build_pipeline
+from rec.ranking.strategies import RankRequest
+from rec.storage.items_table import ItemStore
+from rec.storage.new_item_log import NewItem
+
+DIM = 4
+# i0..i6 lie in the (x, y) plane at 0, 15, ..., 90 degrees from x: their dot
+# product with x is cos(angle), so the ranking for query x is i0, i1, i2, ...
+ANGLES = [0, 15, 30, 45, 60, 75, 90]
+VECTORS = {f"i{k}": [math.cos(math.radians(a)), math.sin(math.radians(a)), 0.0, 0.0] for k, a in enumerate(ANGLES)}
+VECTORS |= {"i7": [0.0, 0.0, 1.0, 0.0], "i8": [0.0, 0.0, 0.0, 1.0], "i9": [-1.0, 0.0, 0.0, 0.0]}
+IDS = list(VECTORS)
+POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, "i7": 1, "i8": 20, "i9": 2}
+X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
+COSINE = InterestConfig(popularity_weight=0)
+
+
+@pytest.fixture
+def store(tmp_path) -> ItemStore:
+    matrix = np.asarray([VECTORS[i] for i in IDS], dtype=np.float32)
+    rows = pa.table({
+        "item_id": IDS, "title": [f"Movie {i}" for i in IDS], "description": [None] * len(IDS),
+        "categories": [["Drama"] if n % 2 else ["Comedy"] for n in range(len(IDS))],
+        "year": pa.array([1990 + n for n in range(len(IDS))], pa.int32()), "text": [f"Movie {i}." for i in IDS],
+        "popularity": [POPULARITY[i] for i in IDS], "encoder_version": ["enc/1"] * len(IDS),
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), DIM),
+    }, schema=items_table_schema(DIM))
+    uri = str(tmp_path / "lancedb")
+    lancedb.connect(uri).create_table("items", data=rows)
+    return ItemStore(uri, "items")
+
+
+def _profile(interest: np.ndarray | None, seen: set[str] = frozenset()) -> UserProfile:
+    return UserProfile("u", interest, frozenset(seen), tuple(seen), tuple(0.0 for _ in seen), len(seen), "enc/1")
+
+
+def _served(store: ItemStore, config: InterestConfig = COSINE, new_items: InMemoryItems | None = None):
+    """The pipeline as serve/live.py builds it over a pinned table."""
+    return build_pipeline(config, Candidates(store, new_items or InMemoryItems(DIM)), store.popular(100))
+
+
+def test_the_policy_names_the_strategy_that_answered(store):
+    pipeline = _served(store)
+    with_interest = pipeline.recommend(_profile(X, {"i0"}), RankRequest(3))
+    assert with_interest.strategy == "interest"
+    assert [i.item_id for i in with_interest.items] == ["i1", "i2", "i3"]  # seen i0 left out
+    cold = pipeline.recommend(_profile(None), RankRequest(3, categories=frozenset({"Comedy"})))
+    assert cold.strategy == "popular" and [i.item_id for i in cold.items] == ["i4", "i8", "i6"]
+
+
+def test_popularity_rerank_applies_to_the_interest_vector_after_filters(store):
+    pipeline = _served(store, InterestConfig(popularity_weight=0.1, popularity_candidates=5))
+    ranking = pipeline.recommend(_profile(X), RankRequest(3))
+    # The best 5 by dot product with x are i0..i4; + 0.1 * log(1 + popularity) reorders them.
+    assert [r.item_id for r in ranking.items] == ["i1", "i0", "i4"]
+    for r in ranking.items:
+        assert r.score == pytest.approx(float(np.dot(VECTORS[r.item_id], X)) + 0.1 * math.log1p(POPULARITY[r.item_id]),
+                                        abs=1e-5)
+    # Exclusions apply before the candidates are taken: 1 + 0.1 log 6 = 1.18, then 0.5 + 0.1 log 101 = 0.96.
+    assert [r.item_id for r in pipeline.recommend(_profile(X, {"i1"}), RankRequest(2)).items] == ["i0", "i4"]
+    # Only candidates are re-ranked: with 2 of them, popular i4 (60 degrees) cannot come in.
+    narrow = _served(store, InterestConfig(popularity_weight=0.1, popularity_candidates=2))
+    assert [r.item_id for r in narrow.recommend(_profile(X), RankRequest(2)).items] == ["i1", "i0"]
+    # A query search (free text, similar items) is not re-ranked by popularity.
+    assert [r.item_id for r in pipeline.search("text", pipeline.strategies[0].candidates, X, RankRequest(2)).items] == [
+        "i0", "i1"]
+
+
+def test_new_items_rank_beside_the_pinned_table_by_the_same_score(store):
+    new_items = InMemoryItems(DIM)
+    new_items.add([NewItem("new", "New", categories=("Drama",))], np.asarray([[0.99, 0.1, 0.0, 0.0]]))
+    ranking = _served(store, new_items=new_items).recommend(_profile(X), RankRequest(3))
+    assert [i.item_id for i in ranking.items] == ["i0", "new", "i1"]
+    only_drama = _served(store, new_items=new_items).recommend(_profile(X), RankRequest(2, frozenset({"Drama"})))
+    assert [i.item_id for i in only_drama.items] == ["new", "i1"]
+
+
+@pytest.mark.parametrize("config", [COSINE, InterestConfig(popularity_weight=0.05, popularity_candidates=6)])
+def test_the_harness_ranks_each_user_as_the_service_pipeline_does(store, config):
+    """rec/evaluation/harness.py's score function and the served pipeline give one ranking."""
+    rng = np.random.default_rng(0)
+    rows = [{"user_id": f"u{u}", "item_id": str(item), "timestamp": 100 * step, "line": u * 10 + step}
+            for u in range(6) for step, item in enumerate(rng.choice(IDS, size=5, replace=False))]
+    matrix = np.asarray([VECTORS[i] for i in IDS], dtype=np.float32)
+    data = build_eval_data(pa.Table.from_pylist(rows), IDS, matrix)
+    profiles = split_profiles(data, data.split, True, config, history_length=200)
+    served = build_pipeline(config, Candidates(store, InMemoryItems(DIM)), store.popular(100))
+    offline = build_pipeline(config, catalog_candidates(data, data.item_vectors, np.array(
+        [POPULARITY[str(i)] for i in data.item_index.ids], dtype=float)), store.popular(100))
+    users = data.split.test.user_id
+    scores = pipeline_score_fn(offline, profiles, data.item_index, k=4)(users)  # (B, N)
+    for row, user in enumerate(users):
+        online = [i.item_id for i in served.recommend(profiles(str(user)), RankRequest(4)).items]
+        listed = np.argsort(-scores[row], kind="stable")[: len(online)]
+        assert [str(data.item_index.ids[c]) for c in listed] == online
