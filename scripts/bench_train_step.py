@@ -33,8 +33,10 @@ import pyarrow.parquet as pq
 import torch
 
 from rec.config import load_config
-from rec.interest.model import FastDropout, InterestEvolutionModel, SequenceModelConfig
-from rec.interest.training import _batches, _seen_mask, _train_epoch, _windows, softmax_nll, split_sequences
+from rec.interest.layers import FastDropout
+from rec.interest.model import InterestEvolutionModel, SequenceModelConfig
+from rec.interest.loss import softmax_nll
+from rec.interest.training import _batches, _seen_mask, _train_epoch, _windows, split_sequences
 from rec.evaluation.splits import IdIndex, leave_one_out_split
 
 

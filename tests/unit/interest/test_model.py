@@ -19,7 +19,8 @@ from rec.interest.model import (
     run_positions,
     save_model,
 )
-from rec.interest.training import fit_on_split, softmax_nll, train_interest_model, validation_ndcg
+from rec.interest.loss import softmax_nll
+from rec.interest.training import fit_on_split, train_interest_model, validation_ndcg
 from rec.evaluation.splits import IdIndex, leave_one_out_split
 
 N_ITEMS, TEXT_DIM = 12, 16
