@@ -42,7 +42,7 @@ train: data
 $(EMBEDDED): $(ITEMS) configs/base.yaml configs/embed_catalog.yaml
 	$(MAKE) embed
 
-$(TRAINED): $(EMBEDDED) configs/train_interest.yaml
+$(TRAINED): $(EMBEDDED) configs/base.yaml configs/train_interest.yaml
 	$(MAKE) train
 
 evaluate: data

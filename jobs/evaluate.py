@@ -67,14 +67,16 @@ class InterestModelFactory:
 
 def champion_factories(config: RecConfig, data: EvalData) -> dict[str, ModelFactory]:
     """{"interest model vN (champion)": factory}, or {} when there is no usable champion."""
-    version = resolve_interest_model(config.train.registered_name, "champion", config.paths)
+    alias = config.train.champion_alias
+    version = resolve_interest_model(config.train.registered_name, alias, config.paths)
     if version is None:
-        log.warning("no %s@champion to evaluate: run jobs.train_interest first", config.train.registered_name)
+        log.warning("no %s@%s to evaluate: run jobs.train_interest first", config.train.registered_name, alias)
         return {}
     if read_item_ids(version.model_dir) != data.item_index.ids.tolist():
         log.warning("%s was trained on another catalogue: not evaluated", version.tag)
         return {}
-    return {f"interest model v{version.version} (champion)": InterestModelFactory(load_model(version.model_dir), data, config.interest)}
+    factory = InterestModelFactory(load_model(version.model_dir), data, config.interest)
+    return {f"interest model v{version.version} ({alias})": factory}
 
 
 def mlflow_safe(metrics: dict[str, float]) -> dict[str, float]:

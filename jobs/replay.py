@@ -62,7 +62,8 @@ def rank_of(target: str, items: list[dict]) -> int | None:
 
 def offline_figures(config: RecConfig) -> dict[str, float]:
     """The champion's offline test figures, as tagged at registration."""
-    tags = connect(config.paths).get_model_version_by_alias(config.train.registered_name, "champion").tags
+    tags = connect(config.paths).get_model_version_by_alias(
+        config.train.registered_name, config.train.champion_alias).tags
     return {"HR@10": float(tags[TEST_HR_TAG]), "NDCG@10": float(tags[TEST_NDCG_TAG])}
 
 

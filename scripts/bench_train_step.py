@@ -34,7 +34,7 @@ import torch
 
 from rec.config import load_config
 from rec.interest.layers import FastDropout
-from rec.interest.model import InterestEvolutionModel, SequenceModelConfig
+from rec.interest.model import InterestEvolutionModel
 from rec.interest.loss import softmax_nll
 from rec.interest.training import _batches, _seen_mask, _train_epoch, _windows, split_sequences
 from rec.evaluation.splits import IdIndex, leave_one_out_split
@@ -93,7 +93,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     config = load_config(args.config)
-    model_config = SequenceModelConfig.from_dict(config.train.model)
+    model_config = config.train.model
     torch.set_num_threads(args.threads)
     events = pq.read_table(config.train.events_path)  # written by `make data`
     col = {c: events.column(c).to_numpy(zero_copy_only=False) for c in ("user_id", "item_id", "timestamp", "line")}

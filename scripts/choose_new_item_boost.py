@@ -17,7 +17,6 @@ looked at.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rec.config import load_config
 from rec.catalog.movielens import load_movielens
 from rec.evaluation.metrics import rank_users, summarize
-from rec.interest.model import SequenceModelConfig
 from rec.interest.training import fit_on_split, split_sequences
 from rec.evaluation.splits import IdIndex, cold_item_split, leave_one_out_split
 from scripts.train_sequence_ml100k import text_vectors
@@ -77,9 +75,9 @@ def validation_hits(model, split, item_index: IdIndex, is_cold_item: np.ndarray,
 
 def main() -> None:
     args = parse_args()
-    model_config = SequenceModelConfig.from_dict(load_config(args.config).train.model)
+    model_config = load_config(args.config).train.model
     # Early-stopped only (no refit on validation events), and no boost while training and validating.
-    model_config = dataclasses.replace(model_config, refit_with_valid=False, new_item_boost=0.0)
+    model_config = model_config.model_copy(update={"refit_with_valid": False, "new_item_boost": 0.0})
     _, events = load_movielens(args.data)
     col = {c: events.column(c).to_numpy(zero_copy_only=False) for c in ("user_id", "item_id", "timestamp", "line")}
     split = leave_one_out_split(col["user_id"], col["item_id"], col["timestamp"], col["line"])

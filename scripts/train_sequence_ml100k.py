@@ -12,7 +12,6 @@ test HR@10 / NDCG@10 on cold vs warm targets of a model trained on that split.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rec.evaluation.baselines import embedding_last_scores, item_knn_scores, popularity_scores
 from rec.catalog.movielens import load_movielens
 from rec.evaluation.metrics import evaluate_scores, rank_users, summarize
-from rec.interest.model import SequenceModelConfig, save_model
+from rec.config import SequenceModelConfig, load_config
+from rec.interest.model import save_model
 from rec.interest.training import fit_on_split, model_score_fn
 from rec.evaluation.splits import IdIndex, cold_item_split, leave_one_out_split
 
@@ -57,9 +57,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-cold", action="store_true")
     p.add_argument("--only-cold", action="store_true", help="run only the cold-item protocol")
     p.add_argument("--verbose", action="store_true", help="print every epoch")
-    for f in dataclasses.fields(SequenceModelConfig):
-        kind = (lambda s: s.lower() in ("1", "true", "yes")) if f.type in (bool, "bool") else type(f.default)
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    p.add_argument("--config", default="configs/train_interest.yaml", help="its train.model is the starting point")
+    for name, field in SequenceModelConfig.model_fields.items():
+        kind = (lambda s: s.lower() in ("1", "true", "yes")) if field.annotation in (bool, "bool") else float
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, help=f"override train.model.{name}")
     return p.parse_args()
 
 
@@ -71,14 +72,15 @@ def table(rows: dict[str, dict[str, float]], columns: list[str]) -> str:
 
 def main() -> None:
     args = parse_args()
-    config = SequenceModelConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SequenceModelConfig)})
+    overrides = {name: getattr(args, name) for name in SequenceModelConfig.model_fields if getattr(args, name) is not None}
+    config = SequenceModelConfig.model_validate({**load_config(args.config).train.model.model_dump(), **overrides})
     _, events = load_movielens(args.data)
     col = {c: events.column(c).to_numpy(zero_copy_only=False) for c in ("user_id", "item_id", "timestamp", "line")}
     split = leave_one_out_split(col["user_id"], col["item_id"], col["timestamp"], col["line"])
     item_index = IdIndex.from_ids(col["item_id"])
     text = text_vectors(item_index, args.lancedb, args.vectors_cache)
     log = print if args.verbose else None
-    print(f"config: {dataclasses.asdict(config)}")
+    print(f"config: {config.model_dump()}")
 
     if args.only_cold:
         return cold_report(split, item_index, text, config, log)

@@ -15,7 +15,7 @@ import logging
 from pydantic import BaseModel, ConfigDict, Field
 from ray.serve import Application
 
-from rec.config import load_config
+from rec.config import DeploymentConfig, load_config
 from serve.encoder import QueryEncoder
 from serve.ingress import Ingress
 from serve.live import resolve_live
@@ -39,13 +39,20 @@ def build_app(args: AppArgs) -> Application:
     config = load_config(args.config)
     live, _ = resolve_live(config)  # fail here, with the fix in the message, if nothing is embedded yet
     log.info("serving %s with %s version %s", live.tag, live.items_table, live.items_table_version)
+    knobs = config.serve
     shards = [
-        UserShardDeployment.options(name=f"UserShard{i}").bind(i, config)
-        for i in range(config.serve.user_shards)
+        UserShardDeployment.options(name=f"UserShard{i}", **_resources(knobs.user_shard)).bind(i, config)
+        for i in range(knobs.user_shards)
     ]
-    encoder = QueryEncoder.bind(config.encoder)
+    encoder = QueryEncoder.options(**_resources(knobs.query_encoder)).bind(config.encoder, knobs.query_encoder)
     # Any number of ingress replicas: they hold no user state, and each user's
     # events go to the one replica of that user's shard (see serve/user_state.py).
-    ingress = Ingress.options(num_replicas=config.serve.ingress_replicas)
+    ingress = Ingress.options(num_replicas=knobs.ingress_replicas, **_resources(knobs.ingress))
     return ingress.bind(config, shards, encoder)
+
+
+def _resources(deployment: DeploymentConfig) -> dict:
+    """`.options()` of a deployment from its config section."""
+    return {"ray_actor_options": {"num_cpus": deployment.num_cpus},
+            "max_ongoing_requests": deployment.max_ongoing_requests}
 

@@ -8,21 +8,23 @@ from collections import OrderedDict
 import numpy as np
 from ray import serve
 
-from rec.config import EncoderConfig
+from rec.config import EncoderConfig, QueryEncoderConfig
 from rec.encoding.encoder import TextEncoder
 from rec.registry.encoders import EncoderVersion
 
 log = logging.getLogger(__name__)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
+@serve.deployment  # resources: serve.query_encoder, set in serve/app.py
 class QueryEncoder:
     """Embeds with the encoder version each request names (at most two loaded);
     concurrent requests share one forward pass per version."""
 
-    def __init__(self, config: EncoderConfig, max_versions: int = 2) -> None:
+    def __init__(self, config: EncoderConfig, batching: QueryEncoderConfig, max_versions: int = 2) -> None:
         self.config, self.max_versions = config, max_versions
         self.encoders: OrderedDict[str, TextEncoder] = OrderedDict()  # least recently used first
+        self.embed.set_max_batch_size(batching.max_batch_size)
+        self.embed.set_batch_wait_timeout_s(batching.batch_wait_timeout_s)
 
     def _encoder(self, live: EncoderVersion) -> TextEncoder:
         encoder = self.encoders.get(live.tag)
@@ -43,7 +45,7 @@ class QueryEncoder:
         as the embed job's actors, so the same vectors as the nightly run for the same text."""
         return self._encoder(live).encode(texts)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.005)
+    @serve.batch  # sizes from serve.query_encoder, set in __init__
     async def embed(self, texts: list[str], versions: list[EncoderVersion]) -> list[np.ndarray]:
         """(D,) unit vectors, each made by the encoder version named beside its text."""
         vectors: list[np.ndarray | None] = [None] * len(texts)

@@ -45,7 +45,7 @@ def _openapi() -> dict:
 api.openapi = _openapi
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+@serve.deployment  # resources: serve.ingress, set in serve/app.py
 @serve.ingress(api)
 class Ingress:
     """Routes requests to user shards, the query encoder and the live ranking pipeline."""

@@ -18,7 +18,7 @@ from rec.interest.shard import ApplyResult, IncomingEvent, UserProfile, UserShar
 log = logging.getLogger(__name__)
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+@serve.deployment  # resources: serve.user_shard, set in serve/app.py
 class UserShardDeployment:
     """Owns the users hashed to one shard: their log file and their states.
 
@@ -38,7 +38,7 @@ class UserShardDeployment:
         self.item_log = NewItemLog(new_items_log_path(config.paths.new_items_dir))  # items added live
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
-            config=config.interest, history_length=config.serve.history_length,
+            config=config.interest, history_length=config.history_length,
         )
 
     def _hold(self, live: EncoderVersion | None) -> str:

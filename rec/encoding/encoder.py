@@ -40,7 +40,7 @@ class TextEncoder:
     a dot product is a cosine similarity.
     """
 
-    def __init__(self, model_dir: str | Path, config: EncoderConfig = EncoderConfig()) -> None:
+    def __init__(self, model_dir: str | Path, config: EncoderConfig) -> None:
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         self.config = config

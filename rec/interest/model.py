@@ -34,7 +34,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -42,61 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rec.config import SequenceModelConfig
 from rec.interest.layers import CausalBlock, FastDropout, log_time_buckets, lookup, relative_times, run_positions
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.pt"
 USER_CHUNK = 128  # histories per forward pass in user_vectors
-
-
-@dataclass(frozen=True)
-class SequenceModelConfig:
-    """Hyper-parameters of the model and of its training loop."""
-
-    d: int = 64  # hidden size
-    layers: int = 2
-    heads: int = 1
-    dropout: float = 0.3
-    max_len: int = 200  # longest history the model reads (older events are dropped)
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    batch_size: int = 32  # small batches: more updates per epoch, same cost per event
-    max_epochs: int = 40
-    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
-    time_limit_s: float = 480.0  # wall-clock cap of the training loop
-    seed: int = 0
-    use_time_gaps: bool = False  # add an embedding of the bucketed log time gap
-    time_attention: bool = False  # attention bias learned per bucket of the time between two events
-    time_buckets: int = 24
-    run_position: bool = False  # embed how many earlier events share this event's second (a page's progress)
-    max_run: int = 16  # run positions at or beyond this share one embedding
-    item_bias: bool = True  # per-item bias, folded into the vectors as an extra dimension
-    adjust_dropout: float = 0.0  # per-batch share of warm items trained on text only
-    future_window: int = 4  # predict the next K items at each position (K = 1: next item only)
-    future_weight: float = 0.5  # loss weight of the items 2..K steps ahead
-    label_smoothing: float = 0.0  # share of each target spread evenly over the row's candidate items
-    ema_decay: float = 0.99  # > 0: evaluate and keep an exponential moving average of the weights
-    exclude_seen: bool = True  # leave items already in the history out of the training softmax
-    refit_with_valid: bool = False  # after early stopping, retrain on train + valid for the best epoch count
-    new_item_boost: float = 0.0  # score added to items without training data (exposure for new items)
-    threads: int = 2
-
-    def __post_init__(self) -> None:
-        if self.d <= 0 or self.layers < 0 or self.heads <= 0 or self.d % self.heads:
-            raise ValueError("need d > 0, layers >= 0, heads > 0 and d divisible by heads")
-        if not (0.0 <= self.dropout < 1.0 and 0.0 <= self.label_smoothing < 1.0 and 0.0 <= self.adjust_dropout <= 1.0):
-            raise ValueError("dropout and label_smoothing must be in [0, 1), adjust_dropout in [0, 1]")
-        sizes = (self.max_len, self.batch_size, self.max_epochs, self.time_buckets, self.future_window, self.max_run)
-        if min(sizes) <= 0:
-            raise ValueError("max_len, batch_size, max_epochs, time_buckets, future_window, max_run must be positive")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> SequenceModelConfig:
-        """Build from a dict; unknown keys are an error."""
-        unknown = set(values) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown SequenceModelConfig keys: {sorted(unknown)}")
-        return cls(**values)
 
 
 class InterestEvolutionModel(nn.Module):
@@ -287,7 +237,7 @@ def save_model(model: InterestEvolutionModel, folder: str | Path) -> Path:
     """Write ``config.json`` and ``state.pt`` (state dict, incl. text vectors and warm mask)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / CONFIG_FILE).write_text(json.dumps(asdict(model.config), indent=2, sort_keys=True))
+    (folder / CONFIG_FILE).write_text(json.dumps(model.config.model_dump(), indent=2, sort_keys=True))
     torch.save(model.state_dict(), folder / STATE_FILE)
     return folder
 
@@ -295,7 +245,7 @@ def save_model(model: InterestEvolutionModel, folder: str | Path) -> Path:
 def load_model(folder: str | Path) -> InterestEvolutionModel:
     """Rebuild a model saved by :func:`save_model` (in eval mode)."""
     folder = Path(folder)
-    config = SequenceModelConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text()))
+    config = SequenceModelConfig.model_validate_json((folder / CONFIG_FILE).read_text())
     state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
     model = InterestEvolutionModel(config, state["text"].numpy(), state["warm"].numpy())
     model.load_state_dict(state)

@@ -126,7 +126,9 @@ class UserShard:
         history_length: int = 200, encoder_version: str = "", max_versions: int = 2,
     ) -> None:
         self.shard, self.n_shards, self.log_dir = shard, n_shards, log_dir
-        self.config = config or InterestConfig()
+        if config is None:
+            raise TypeError("UserShard needs config: the project config's interest section")
+        self.config = config
         self.history_length, self.max_versions = history_length, max_versions
         # Least recently used first; every space holds every user of the shard.
         self.spaces: OrderedDict[str, VectorSpace] = OrderedDict()

@@ -50,10 +50,13 @@ class EncoderPyfunc(mlflow.pyfunc.PythonModel):
     embeddings, hence this small wrapper around rec.encoding.encoder.)
     """
 
+    def __init__(self, config: EncoderConfig) -> None:
+        self.config = config  # pickled with the model: how it was registered to run
+
     def load_context(self, context) -> None:
         from rec.encoding.encoder import TextEncoder
 
-        self.encoder = TextEncoder(context.artifacts["model_dir"])
+        self.encoder = TextEncoder(context.artifacts["model_dir"], self.config)
 
     def predict(self, context, model_input: list[str], params=None):
         return self.encoder.encode(list(model_input))
@@ -89,7 +92,7 @@ def register_encoder(source_dir: str | Path, config: EncoderConfig, paths: Paths
         mlflow.log_params({"source_dir": str(source_dir), "max_length": config.max_length})
         info = mlflow.pyfunc.log_model(
             name="encoder",
-            python_model=EncoderPyfunc(),
+            python_model=EncoderPyfunc(config),
             artifacts={"model_dir": str(source_dir)},
             pip_requirements=_ENCODER_REQUIREMENTS,
             registered_model_name=config.registered_name,

@@ -63,9 +63,9 @@ class InterestModelPyfunc(mlflow.pyfunc.PythonModel):
 
 def register_interest_model(
     model_dir: str | Path, name: str, encoder_version: str, valid_ndcg10: float,
-    test_metrics: dict[str, float], paths: PathsConfig,
+    test_metrics: dict[str, float], paths: PathsConfig, alias: str,
 ) -> str:
-    """Log a saved model folder as a new version with alias `challenger`; returns the version."""
+    """Log a saved model folder as a new version under `alias` (train.challenger_alias); returns the version."""
     info = mlflow.pyfunc.log_model(
         name="interest_model", python_model=InterestModelPyfunc(),
         artifacts={"model_dir": str(model_dir)}, pip_requirements=_REQUIREMENTS,
@@ -78,7 +78,7 @@ def register_interest_model(
     # The offline figures the replay job checks the live path against.
     client.set_model_version_tag(name, version, TEST_HR_TAG, f"{test_metrics['HR@10']:.6f}")
     client.set_model_version_tag(name, version, TEST_NDCG_TAG, f"{test_metrics['NDCG@10']:.6f}")
-    client.set_registered_model_alias(name, "challenger", version)
+    client.set_registered_model_alias(name, alias, version)
     return version
 
 
@@ -116,15 +116,15 @@ def resolve_interest_model(name: str, alias: str, paths: PathsConfig) -> Interes
     )
 
 
-def promote_if_better(name: str, version: str, paths: PathsConfig) -> tuple[bool, str]:
-    """The gate: `version` becomes champion only if its validation NDCG@10 beats the champion's.
+def promote_if_better(name: str, version: str, paths: PathsConfig, champion_alias: str) -> tuple[bool, str]:
+    """The gate: `version` takes `champion_alias` only if its validation NDCG@10 beats the champion's.
 
     Returns (promoted, reason); the reason is what the job logs.
     """
     client = connect(paths)
     candidate = float(client.get_model_version(name, version).tags[VALID_NDCG_TAG])
     try:
-        champion = client.get_model_version_by_alias(name, "champion")
+        champion = client.get_model_version_by_alias(name, champion_alias)
     except MlflowException:
         champion = None
     if champion is not None:
@@ -134,5 +134,5 @@ def promote_if_better(name: str, version: str, paths: PathsConfig) -> tuple[bool
         reason = f"v{version} beats champion v{champion.version}: valid NDCG@10 {candidate:.4f} > {current:.4f}"
     else:
         reason = f"v{version} is the first champion (valid NDCG@10 {candidate:.4f})"
-    client.set_registered_model_alias(name, "champion", version)
+    client.set_registered_model_alias(name, champion_alias, version)
     return True, reason

@@ -231,7 +231,7 @@ def rebuilt_profiles(config: RecConfig, users: Sequence[str], scratch: Path) -> 
     store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
     n = config.serve.user_shards
     shards = [
-        UserShard(i, n, copy, store.dim, config.interest, store.vectors, config.serve.history_length)
+        UserShard(i, n, copy, store.dim, config.interest, store.vectors, config.history_length)
         for i in range(n)
     ]
     profiles = {user: shards[shard_of(user, n)].profile(user) for user in users}

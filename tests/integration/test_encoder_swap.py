@@ -213,7 +213,7 @@ def rebuilt_profiles(config: RecConfig, live: EncoderVersion, users: list[str], 
     store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
     n = config.serve.user_shards
     shards = [
-        UserShard(i, n, copy, store.dim, config.interest, store.vectors, config.serve.history_length, live.tag)
+        UserShard(i, n, copy, store.dim, config.interest, store.vectors, config.history_length, live.tag)
         for i in range(n)
     ]
     for shard in shards:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rec.config import EVENT_TYPES, InterestConfig, PathsConfig, RecConfig, load_config
+from rec.config import EVENT_TYPES, InterestConfig, PathsConfig, load_config
 from rec.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,26 +26,44 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def test_defaults_load_and_validate():
-    config = RecConfig()
+def _child(path: Path, text: str) -> Path:
+    """A config that inherits the project's base.yaml and adds `text`."""
+    return _write(path, f"inherit: {CONFIGS / 'base.yaml'}\n{text}")
+
+
+def test_base_yaml_loads_and_validates():
+    config = load_config(CONFIGS / "base.yaml")
     assert config.encoder.registered_name == "text-encoder"
     assert config.encoder.alias == "champion"
     assert set(config.interest.event_weights) == set(EVENT_TYPES)
     assert config.interest.event_weights["dislike"] < 0 < config.interest.event_weights["like"]
     assert config.catalog.text_template == ["{title}", " ({year})", ". Genres: {categories}", "."]
     assert config.serve.user_shards >= 1
-    # Unresolved defaults keep their placeholders until resolved().
-    assert "{data_dir}" in config.catalog.path
+    assert config.history_length == config.train.model.max_len  # derived, not restated
 
 
-def test_load_base_yaml_matches_defaults(monkeypatch, tmp_path):
+def test_every_value_must_be_given(tmp_path):
+    """No code default stands in for a value base.yaml must hold: a missing key names itself."""
+    with pytest.raises(ConfigError, match=r"serve\.max_k: Field required"):
+        load_config(_write(tmp_path / "partial.yaml", "serve:\n  default_k: 3\n"))
+
+
+def test_a_moved_key_names_the_new_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"serve\.history_length: moved to train\.model\.max_len"):
+        load_config(_child(tmp_path / "old.yaml", "serve:\n  history_length: 50\n"))
+
+
+def test_model_config_is_validated(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.model\.colour"):
+        load_config(_child(tmp_path / "bad.yaml", "train:\n  model:\n    colour: red\n"))
+    with pytest.raises(ConfigError, match="divisible by heads"):
+        load_config(_child(tmp_path / "bad.yaml", "train:\n  model:\n    d: 10\n    heads: 3\n"))
+
+
+def test_load_base_yaml_resolves_locations(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # paths.home "var" resolves against the working directory
     tmp_path = tmp_path.resolve()
     config = load_config(CONFIGS / "base.yaml")
-    defaults = RecConfig().resolved()
-    assert config.encoder == defaults.encoder
-    assert config.interest == defaults.interest
-    assert config.serve == defaults.serve
     assert config.paths.home == str(tmp_path / "var")
     assert config.paths.lancedb_uri == str(tmp_path / "var" / "lancedb")
     assert config.paths.event_log_dir == str(tmp_path / "var" / "events")
@@ -63,7 +81,7 @@ def test_embed_catalog_yaml_inherits_base(monkeypatch, tmp_path):
 
 
 def test_override_applies_and_merges_deeply(tmp_path):
-    _write(tmp_path / "base.yaml", "embed:\n  actors: 2\n  batch_size: 256\nserve:\n  default_k: 10\n")
+    _child(tmp_path / "base.yaml", "embed:\n  actors: 2\n  batch_size: 256\nserve:\n  default_k: 10\n")
     child = _write(tmp_path / "child.yaml", "inherit: base.yaml\nembed:\n  actors: 7\n")
     config = load_config(child)
     assert config.embed.actors == 7  # overridden
@@ -72,7 +90,7 @@ def test_override_applies_and_merges_deeply(tmp_path):
 
 
 def test_inherit_chain_of_three(tmp_path):
-    _write(tmp_path / "a.yaml", "serve:\n  default_k: 5\n  max_k: 50\n")
+    _child(tmp_path / "a.yaml", "serve:\n  default_k: 5\n  max_k: 50\n")
     _write(tmp_path / "b.yaml", "inherit: a.yaml\nserve:\n  max_k: 60\n")
     c = _write(tmp_path / "c.yaml", "inherit: b.yaml\nserve:\n  default_k: 6\n")
     config = load_config(c)
@@ -111,7 +129,7 @@ def test_event_weights_missing_a_type_names_it(tmp_path):
 def test_event_weights_unknown_type_is_rejected():
     weights = {t: 1.0 for t in EVENT_TYPES} | {"share": 1.0}
     with pytest.raises(ValueError, match="share"):
-        InterestConfig(event_weights=weights)
+        InterestConfig(**{**load_config(CONFIGS / "base.yaml").interest.model_dump(), "event_weights": weights})
 
 
 def test_config_error_is_a_value_error(tmp_path):
@@ -128,10 +146,9 @@ def test_missing_file_and_non_mapping(tmp_path):
         load_config(path)
 
 
-def test_empty_file_gives_defaults(tmp_path, monkeypatch):
+def test_a_child_with_nothing_of_its_own_is_its_parent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = _write(tmp_path / "empty.yaml", "")
-    assert load_config(path).serve == RecConfig().serve
+    assert load_config(_child(tmp_path / "empty.yaml", "")) == load_config(CONFIGS / "base.yaml")
 
 
 def test_env_overrides_home_and_lancedb(monkeypatch, tmp_path):
@@ -152,7 +169,7 @@ def test_env_remote_uris_are_kept_verbatim(monkeypatch, tmp_path):
     monkeypatch.setenv("REC_LANCEDB_URI", "s3://bucket/lancedb")
     monkeypatch.setenv("REC_MLFLOW_TRACKING_URI", "http://mlflow:5000")
     monkeypatch.setenv("REC_EVENT_LOG_DIR", str(tmp_path / "log"))
-    paths = PathsConfig().resolved()
+    paths = PathsConfig(home="var").resolved()
     assert paths.lancedb_uri == "s3://bucket/lancedb"
     assert paths.mlflow_tracking_uri == "http://mlflow:5000"
     assert paths.event_log_dir == str((tmp_path / "log").resolve())
@@ -161,7 +178,7 @@ def test_env_remote_uris_are_kept_verbatim(monkeypatch, tmp_path):
 def test_placeholders_are_filled_and_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     tmp_path = tmp_path.resolve()
-    path = _write(
+    path = _child(
         tmp_path / "c.yaml",
         "paths:\n  home: h\n  data_dir: d\n"
         "catalog:\n  path: '{data_dir}/cat/items.csv'\n"
@@ -183,13 +200,13 @@ def test_default_catalog_path_under_rec_home(monkeypatch, tmp_path):
 
 def test_null_popularity_events_stays_none(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    path = _write(tmp_path / "c.yaml", "embed:\n  popularity_events: null\n")
+    path = _child(tmp_path / "c.yaml", "embed:\n  popularity_events: null\n")
     assert load_config(path).embed.popularity_events is None
 
 
 def test_resolved_is_idempotent(monkeypatch, tmp_path):
     monkeypatch.setenv("REC_HOME", str(tmp_path))
-    once = RecConfig().resolved()
+    once = load_config(CONFIGS / "base.yaml")
     assert once.resolved() == once
 
 
@@ -213,6 +230,23 @@ def test_missing_parent_is_an_error(tmp_path):
 
 
 def test_configs_are_frozen():
-    config = RecConfig()
+    config = load_config(CONFIGS / "base.yaml")
     with pytest.raises(Exception):
         config.serve.default_k = 3  # type: ignore[misc]
+
+
+def test_unit_tests_cannot_start_ray():
+    import ray
+
+    with pytest.raises(RuntimeError, match="tests/integration"):
+        ray.init()
+
+
+def test_rec_never_imports_ray():
+    """rec/ is the pure layer: no module of it names ray, serve or fastapi."""
+    offenders = [
+        str(path.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "rec").rglob("*.py")
+        if any(line.startswith(("import ray", "from ray", "from fastapi", "import fastapi"))
+               for line in path.read_text().splitlines())
+    ]
+    assert offenders == []

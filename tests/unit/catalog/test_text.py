@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from rec.config import CatalogConfig
+from base_config import BASE
 from rec.catalog.text import item_text
 
-TEMPLATE = CatalogConfig().text_template
+TEMPLATE = BASE.catalog.text_template
 TOY_STORY = {
     "item_id": "1",
     "title": "Toy Story",

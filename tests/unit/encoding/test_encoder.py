@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rec.config import EncoderConfig
+from base_config import BASE, changed
 from rec.encoding.encoder import TextEncoder, default_model_dir, pick_device
 
 DIM = 384
@@ -21,7 +21,7 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def encoder() -> TextEncoder:
     # batch_size 2 so the 5 texts above span several length-sorted batches
-    return TextEncoder(default_model_dir(), EncoderConfig(device="cpu", batch_size=2))
+    return TextEncoder(default_model_dir(), changed(BASE.encoder, device="cpu", batch_size=2))
 
 
 def test_default_model_dir_has_weights():

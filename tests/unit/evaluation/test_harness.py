@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from rec.config import InterestConfig
+from base_config import BASE, changed
 from rec.evaluation.harness import (
     baseline_factories, build_eval_data, evaluate_model, interest_rule_scores, make_cold_split, markdown_table,
 )
@@ -40,7 +40,7 @@ def _top(score_fn, user: str, data, n: int = 3) -> list[str]:
 
 def test_interest_rule_uses_validation_item_only_when_asked():
     data = _data()  # u0: train i0 i1, valid i2, test i3
-    cosine = InterestConfig(popularity_weight=0)  # the vector's own scores
+    cosine = changed(BASE.interest, popularity_weight=0)  # the vector's own scores
     train_only = _top(interest_rule_scores(data, data.split, False, cosine), "u0", data)
     with_valid = _top(interest_rule_scores(data, data.split, True, cosine), "u0", data)
     assert train_only[0] == "i2"  # nearest to the latest item, i1; seen i0 and i1 left out
@@ -50,18 +50,18 @@ def test_interest_rule_uses_validation_item_only_when_asked():
 def test_interest_rule_ranks_as_the_service_with_popularity():
     """Seen items out, then the best `popularity_candidates` by cosine + w * log(1 + train count)."""
     data = _data()
-    heavy = InterestConfig(popularity_weight=10.0, popularity_candidates=6)  # popularity decides
+    heavy = changed(BASE.interest, popularity_weight=10.0, popularity_candidates=6)  # popularity decides
     top = _top(interest_rule_scores(data, data.split, False, heavy), "u0", data, n=4)
     counts = {item: int((data.split.train.item_id == item).sum()) for item in data.item_index.ids}
     assert "i0" not in top and "i1" not in top
     assert [counts[i] for i in top] == sorted((counts[i] for i in top), reverse=True)
-    narrow = InterestConfig(popularity_weight=10.0, popularity_candidates=1)  # only the nearest is a candidate
+    narrow = changed(BASE.interest, popularity_weight=10.0, popularity_candidates=1)  # only the nearest is a candidate
     assert _top(interest_rule_scores(data, data.split, False, narrow), "u0", data, n=1) == ["i2"]
 
 
 def test_evaluate_model_reports_test_valid_and_cold_metrics():
     data = _data()
-    factories = baseline_factories(data, InterestConfig(), recency_tau=5)
+    factories = baseline_factories(data, BASE.interest, recency_tau=5)
     cold = make_cold_split(data, fraction=0.34, seed=1)
     metrics = evaluate_model(factories["popularity"], data, cold)
     for key in ("HR@10", "NDCG@10", "valid_NDCG@10", "cold_HR@10", "warm_HR@10"):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pytest
 import torch
 
+from base_config import BASE, changed
 from rec.interest.model import (
     FastDropout,
     InterestEvolutionModel,
-    SequenceModelConfig,
     load_model,
     USER_CHUNK,
     log_time_buckets,
@@ -24,6 +23,9 @@ from rec.interest.training import fit_on_split, train_interest_model, validation
 from rec.evaluation.splits import IdIndex, leave_one_out_split
 
 N_ITEMS, TEXT_DIM = 12, 16
+# The base config's model with its extras off: no boost, smoothing, refit or time features.
+PLAIN = changed(BASE.train.model, new_item_boost=0.0, label_smoothing=0.0, refit_with_valid=False,
+                use_time_gaps=False, time_attention=False, run_position=False)
 
 
 def _text(seed: int = 0) -> np.ndarray:
@@ -33,7 +35,7 @@ def _text(seed: int = 0) -> np.ndarray:
 
 
 def _model(**overrides) -> InterestEvolutionModel:
-    config = SequenceModelConfig(**{"d": 16, "layers": 2, "heads": 2, "max_len": 8, **overrides})
+    config = changed(PLAIN, **{"d": 16, "layers": 2, "heads": 2, "max_len": 8, **overrides})
     torch.manual_seed(0)
     warm = np.ones(N_ITEMS, bool)
     warm[-1] = False  # the last item is cold: no training data
@@ -100,9 +102,9 @@ def test_save_load_round_trip(tmp_path) -> None:
 
 def test_config_rejects_unknown_keys_and_bad_values() -> None:
     with pytest.raises(ValueError):
-        SequenceModelConfig.from_dict({"d": 8, "colour": "red"})
+        changed(PLAIN, colour="red")
     with pytest.raises(ValueError):
-        SequenceModelConfig(d=10, heads=3)
+        changed(PLAIN, d=10, heads=3)
 
 
 def test_log_time_buckets() -> None:
@@ -197,7 +199,7 @@ def test_fast_dropout_keeps_the_expected_value_and_is_off_in_eval() -> None:
 
 def test_new_item_boost_raises_only_items_without_training_data() -> None:
     plain = _model()
-    boosted = InterestEvolutionModel(dataclasses.replace(plain.config, new_item_boost=0.5), _text(), plain.warm.numpy())
+    boosted = InterestEvolutionModel(changed(plain.config, new_item_boost=0.5), _text(), plain.warm.numpy())
     boosted.load_state_dict(plain.state_dict())
     diff = boosted.item_vectors() - plain.item_vectors()  # (N, D)
     cold = ~plain.warm.numpy()
@@ -212,7 +214,7 @@ def test_new_item_boost_raises_only_items_without_training_data() -> None:
 def test_validation_measures_the_model_without_the_boost() -> None:
     """Early stopping and the gate see the same validation NDCG whatever the boost policy."""
     plain = _model()
-    boosted = InterestEvolutionModel(dataclasses.replace(plain.config, new_item_boost=50.0), _text(), plain.warm.numpy())
+    boosted = InterestEvolutionModel(changed(plain.config, new_item_boost=50.0), _text(), plain.warm.numpy())
     boosted.load_state_dict(plain.state_dict())
     rng = np.random.default_rng(1)
     warm_items = np.flatnonzero(plain.warm.numpy())
@@ -230,7 +232,7 @@ def test_training_learns_successor_pattern() -> None:
     n = 10
     seqs = [(rng.integers(n) + np.arange(int(rng.integers(4, 9)))) % n for _ in range(60)]
     train, valid = [s[:-1] for s in seqs], np.array([s[-1] for s in seqs])
-    config = SequenceModelConfig(d=16, layers=1, heads=1, dropout=0.0, max_len=8, lr=1e-2,
+    config = changed(PLAIN, d=16, layers=1, heads=1, dropout=0.0, max_len=8, lr=1e-2,
                                  batch_size=16, max_epochs=30, patience=30, seed=0,
                                  future_window=1, ema_decay=0.0)
     model, history = train_interest_model(train, valid, _text()[:n], config)
@@ -257,11 +259,11 @@ def test_refit_with_valid_retrains_on_valid_events_for_the_best_epoch_count() ->
     n = len(users)
     split = leave_one_out_split(np.array(users), np.array(items), np.array(times), np.arange(n))
     item_index = IdIndex(np.arange(N_ITEMS))
-    config = SequenceModelConfig(d=16, layers=1, heads=1, dropout=0.0, max_len=8, lr=1e-2, batch_size=16,
+    config = changed(PLAIN, d=16, layers=1, heads=1, dropout=0.0, max_len=8, lr=1e-2, batch_size=16,
                                  max_epochs=6, patience=6, future_window=1, ema_decay=0.0, refit_with_valid=True)
     model, history = fit_on_split(split, item_index, _text(), config)
     assert len(history) == 6 and "refit_seconds" in history[-1]
     assert not model.warm[11] and model.warm[:10].all()  # valid-only item 11 stays cold
-    first, _ = fit_on_split(split, item_index, _text(), dataclasses.replace(config, refit_with_valid=False))
+    first, _ = fit_on_split(split, item_index, _text(), changed(config, refit_with_valid=False))
     assert not np.allclose(model.item_vectors(), first.item_vectors())  # a different, retrained model
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rec.interest.model import InterestEvolutionModel, SequenceModelConfig
+from base_config import BASE, changed
+from rec.interest.model import InterestEvolutionModel
 from rec.interest.queries import ModelQueries
 
 
@@ -13,7 +14,7 @@ def _model() -> InterestEvolutionModel:
     rng = np.random.default_rng(0)
     text = rng.normal(size=(5, 16)).astype(np.float32)
     text /= np.linalg.norm(text, axis=1, keepdims=True)
-    model = InterestEvolutionModel(SequenceModelConfig(d=8, layers=1), text, np.array([1, 1, 1, 1, 0], dtype=bool))
+    model = InterestEvolutionModel(changed(BASE.train.model, d=8, layers=1), text, np.array([1, 1, 1, 1, 0], dtype=bool))
     torch.manual_seed(0)
     for parameter in (model.proj.weight, model.text_bias.weight, model.adjust.weight, model.bias_adjust.weight):
         torch.nn.init.normal_(parameter)  # trained-looking weights, adjustments included

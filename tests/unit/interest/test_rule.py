@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rec.config import InterestConfig
+from base_config import BASE, changed
 from rec.interest.rule import InterestState, apply_event, decay_factor, query_vector
 
 E1 = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 E2 = np.array([0.0, 1.0, 0.0], dtype=np.float32)
 E3 = np.array([0.0, 0.0, 1.0], dtype=np.float32)
 # Halves per event and every 100 s: easy to follow by hand.
-HALF = InterestConfig(half_life_events=1, half_life_seconds=100)
-DEFAULT = InterestConfig()
+HALF = changed(BASE.interest, half_life_events=1, half_life_seconds=100)
+DEFAULT = BASE.interest
 W = DEFAULT.event_weights
 
 
@@ -85,7 +85,7 @@ def test_only_negative_events_give_no_query():
 
 
 def test_zero_accumulator_gives_no_query():
-    config = InterestConfig(event_weights=dict(W) | {"view": 0.0})
+    config = changed(BASE.interest, event_weights=dict(W) | {"view": 0.0})
     state = InterestState.empty(3)
     apply_event(state, "a", E1, "view", 0.0, config)
     assert query_vector(state) is None

@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from rec.config import InterestConfig
+from base_config import BASE
 from rec.storage.event_log import read_log, shard_log_path
 from rec.interest.shard import IncomingEvent, UserShard, shard_of
 
 DIM = 4
-CONFIG = InterestConfig()
+CONFIG = BASE.interest
 _rng = np.random.default_rng(7)
 VECTORS = {f"m{i}": v / np.linalg.norm(v) for i, v in enumerate(_rng.normal(size=(8, DIM)).astype(np.float32))}
 

@@ -6,7 +6,7 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
-from rec.config import CatalogConfig
+from base_config import BASE
 from rec.ranking.candidates import InMemoryItems, merge_top_k
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup, new_item_table_name
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path
@@ -67,7 +67,7 @@ def test_new_item_table_keys_vectors_by_id_and_text(tmp_path):
 
 
 def test_shard_lookup_finds_catalogue_then_new_items(tmp_path):
-    db_uri, config = str(tmp_path / "db"), CatalogConfig()
+    db_uri, config = str(tmp_path / "db"), BASE.catalog
     rows = pa.table({
         "item_id": ["1"], "title": ["One"], "description": [None], "categories": [["Drama"]], "year": [2000],
         "text": ["One (2000)."], "popularity": [1], "encoder_version": ["enc/1"],

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from base_config import BASE, changed
 from rec.catalog.schemas import items_table_schema
 from rec.config import InterestConfig
 from rec.evaluation.harness import build_eval_data, catalog_candidates, pipeline_score_fn, split_profiles
@@ -29,7 +30,7 @@ VECTORS |= {"i7": [0.0, 0.0, 1.0, 0.0], "i8": [0.0, 0.0, 0.0, 1.0], "i9": [-1.0,
 IDS = list(VECTORS)
 POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, "i7": 1, "i8": 20, "i9": 2}
 X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-COSINE = InterestConfig(popularity_weight=0)
+COSINE = changed(BASE.interest, popularity_weight=0)
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_the_policy_names_the_strategy_that_answered(store):
 
 
 def test_popularity_rerank_applies_to_the_interest_vector_after_filters(store):
-    pipeline = _served(store, InterestConfig(popularity_weight=0.1, popularity_candidates=5))
+    pipeline = _served(store, changed(BASE.interest, popularity_weight=0.1, popularity_candidates=5))
     ranking = pipeline.recommend(_profile(X), RankRequest(3))
     # The best 5 by dot product with x are i0..i4; + 0.1 * log(1 + popularity) reorders them.
     assert [r.item_id for r in ranking.items] == ["i1", "i0", "i4"]
@@ -76,7 +77,7 @@ def test_popularity_rerank_applies_to_the_interest_vector_after_filters(store):
     # Exclusions apply before the candidates are taken: 1 + 0.1 log 6 = 1.18, then 0.5 + 0.1 log 101 = 0.96.
     assert [r.item_id for r in pipeline.recommend(_profile(X, {"i1"}), RankRequest(2)).items] == ["i0", "i4"]
     # Only candidates are re-ranked: with 2 of them, popular i4 (60 degrees) cannot come in.
-    narrow = _served(store, InterestConfig(popularity_weight=0.1, popularity_candidates=2))
+    narrow = _served(store, changed(BASE.interest, popularity_weight=0.1, popularity_candidates=2))
     assert [r.item_id for r in narrow.recommend(_profile(X), RankRequest(2)).items] == ["i1", "i0"]
     # A query search (free text, similar items) is not re-ranked by popularity.
     assert [r.item_id for r in pipeline.search("text", pipeline.strategies[0].candidates, X, RankRequest(2)).items] == [
@@ -92,7 +93,7 @@ def test_new_items_rank_beside_the_pinned_table_by_the_same_score(store):
     assert [i.item_id for i in only_drama.items] == ["new", "i1"]
 
 
-@pytest.mark.parametrize("config", [COSINE, InterestConfig(popularity_weight=0.05, popularity_candidates=6)])
+@pytest.mark.parametrize("config", [COSINE, changed(BASE.interest, popularity_weight=0.05, popularity_candidates=6)])
 def test_the_harness_ranks_each_user_as_the_service_pipeline_does(store, config):
     """rec/evaluation/harness.py's score function and the served pipeline give one ranking."""
     rng = np.random.default_rng(0)

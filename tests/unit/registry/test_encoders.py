@@ -9,7 +9,8 @@ import mlflow
 import numpy as np
 import pytest
 
-from rec.config import EncoderConfig, PathsConfig
+from base_config import BASE, changed
+from rec.config import PathsConfig
 from rec.errors import NotReadyError
 from rec.registry.encoders import (
     ITEMS_TABLE_TAG,
@@ -20,7 +21,7 @@ from rec.registry.encoders import (
     resolve_encoder,
 )
 
-CONFIG = EncoderConfig(device="cpu")
+CONFIG = changed(BASE.encoder, device="cpu")
 _REC_ENV = ("REC_HOME", "REC_LANCEDB_URI", "REC_MLFLOW_TRACKING_URI", "REC_EVENT_LOG_DIR")
 
 
@@ -51,7 +52,7 @@ def test_paths_point_into_tmp(paths):
 
 
 def test_missing_model_is_not_ready(paths):
-    other = EncoderConfig(registered_name="no-such-encoder")
+    other = changed(BASE.encoder, registered_name="no-such-encoder")
     with pytest.raises(NotReadyError, match="no-such-encoder@champion"):
         resolve_encoder(other, paths)
 

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from rec.config import ServeConfig
+from base_config import BASE, changed
 from serve.body_limits import RequestBodyLimits
 
-LIMITS = ServeConfig(max_body_bytes=100, max_json_depth=4)
+LIMITS = changed(BASE.serve, max_body_bytes=100, max_json_depth=4)
 
 
 class _RecordingApp:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from base_config import BASE
 from rec.catalog.files import read_catalog
-from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
 from rec.storage.new_item_log import (
     NewItem, NewItemLog, items_to_embed, new_item_texts, new_items_catalog, new_items_log_path, read_new_items,
@@ -69,7 +69,7 @@ def test_torn_last_line_is_skipped_by_readers_and_cut_by_the_next_writer(tmp_pat
 
 def test_text_is_the_catalogue_text_of_the_same_fields(tmp_path):
     """The same template function, on the same normalised row, as the embed job."""
-    config = CatalogConfig()
+    config = BASE.catalog
     catalog = read_catalog("tests/data/tiny_catalog.csv")
     row = catalog.slice(0, 1).to_pylist()[0]
     reposted = NewItem.from_row({**row, "item_id": "toy-story-again"})
