@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from base_config import BASE, changed
-from rec.catalog.schemas import items_table_schema
+from plane_items import DIM, IDS, POPULARITY, VECTORS, X, item_rows
 from rec.config import InterestConfig
 from rec.evaluation.harness import build_eval_data, catalog_candidates, pipeline_score_fn, split_profiles
 from rec.interest.shard import UserProfile
@@ -21,28 +21,12 @@ from rec.ranking.strategies import RankRequest
 from rec.storage.items_table import ItemStore
 from rec.storage.new_item_log import NewItem
 
-DIM = 4
-# i0..i6 lie in the (x, y) plane at 0, 15, ..., 90 degrees from x: their dot
-# product with x is cos(angle), so the ranking for query x is i0, i1, i2, ...
-ANGLES = [0, 15, 30, 45, 60, 75, 90]
-VECTORS = {f"i{k}": [math.cos(math.radians(a)), math.sin(math.radians(a)), 0.0, 0.0] for k, a in enumerate(ANGLES)}
-VECTORS |= {"i7": [0.0, 0.0, 1.0, 0.0], "i8": [0.0, 0.0, 0.0, 1.0], "i9": [-1.0, 0.0, 0.0, 0.0]}
-IDS = list(VECTORS)
-POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, "i7": 1, "i8": 20, "i9": 2}
-X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
 COSINE = changed(BASE.interest, popularity_weight=0)
 
 
 @pytest.fixture
 def store(tmp_path) -> ItemStore:
-    matrix = np.asarray([VECTORS[i] for i in IDS], dtype=np.float32)
-    rows = pa.table({
-        "item_id": IDS, "title": [f"Movie {i}" for i in IDS], "description": [None] * len(IDS),
-        "categories": [["Drama"] if n % 2 else ["Comedy"] for n in range(len(IDS))],
-        "year": pa.array([1990 + n for n in range(len(IDS))], pa.int32()), "text": [f"Movie {i}." for i in IDS],
-        "popularity": [POPULARITY[i] for i in IDS], "encoder_version": ["enc/1"] * len(IDS),
-        "vector": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), DIM),
-    }, schema=items_table_schema(DIM))
+    rows = item_rows(VECTORS, encoder="enc/1")
     uri = str(tmp_path / "lancedb")
     lancedb.connect(uri).create_table("items", data=rows)
     return ItemStore(uri, "items")

@@ -2,52 +2,21 @@
 
 from __future__ import annotations
 
-import math
 
 import lancedb
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import rec.storage.items_table
 from rec.errors import NotReadyError
 from rec.catalog.schemas import items_table_schema
+from plane_items import DIM, IDS, VECTORS, X, item_rows
 from rec.storage.items_table import ItemStore, sql_category_filter, sql_string_list
-
-DIM = 4
-# i0..i6 lie in the (x, y) plane at 0, 15, ..., 90 degrees from x: their dot
-# product with x is cos(angle), so the ranking for query x is i0, i1, i2, ...
-ANGLES = [0, 15, 30, 45, 60, 75, 90]
-VECTORS = {f"i{k}": [math.cos(math.radians(a)), math.sin(math.radians(a)), 0.0, 0.0] for k, a in enumerate(ANGLES)}
-VECTORS |= {"i7": [0.0, 0.0, 1.0, 0.0], "i8": [0.0, 0.0, 0.0, 1.0], "i9": [-1.0, 0.0, 0.0, 0.0]}
-IDS = list(VECTORS)
-POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, "i7": 1, "i8": 20, "i9": 2}
-X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
-
-
-def _rows(vectors: dict[str, list[float]], encoder: str = "text-encoder/1") -> pa.Table:
-    ids = list(vectors)
-    matrix = np.asarray([vectors[i] for i in ids], dtype=np.float32)
-    return pa.table(
-        {
-            "item_id": ids,
-            "title": [f"Movie {i}" for i in ids],
-            "description": [None] * len(ids),
-            "categories": [["Drama"] if n % 2 else ["Comedy", "Romance"] for n in range(len(ids))],
-            "year": pa.array([1990 + n for n in range(len(ids))], pa.int32()),
-            "text": [f"Movie {i}." for i in ids],
-            "popularity": [POPULARITY.get(i, 0) for i in ids],
-            "encoder_version": [encoder] * len(ids),
-            "vector": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), DIM),
-        },
-        schema=items_table_schema(DIM),
-    )
-
 
 @pytest.fixture
 def db_uri(tmp_path) -> str:
     uri = str(tmp_path / "lancedb")
-    lancedb.connect(uri).create_table("items", data=_rows(VECTORS))
+    lancedb.connect(uri).create_table("items", data=item_rows(VECTORS))
     return uri
 
 
@@ -139,7 +108,7 @@ def test_vector_cache_is_bounded_and_serves_the_pinned_version(db_uri):
     first = pinned.vectors(["i0", "i1", "i2"])
     assert len(pinned._vector_cache) == 2
     rotated = {k: list(np.roll(v, 1)) for k, v in VECTORS.items()}
-    lancedb.connect(db_uri).create_table("items", data=_rows(rotated), mode="overwrite")
+    lancedb.connect(db_uri).create_table("items", data=item_rows(rotated), mode="overwrite")
     again = pinned.vectors(["i0", "i1", "i2"])  # partly cached, partly re-read from version 1
     for item_id in first:
         np.testing.assert_array_equal(again[item_id], first[item_id])
@@ -153,9 +122,9 @@ def test_popular_orders_by_popularity(store):
     assert len(store.popular(100)) == len(IDS)
 
 
-def test_pinned_version_keeps_old_rows(db_uri):
+def test_pinned_version_keeps_olditem_rows(db_uri):
     new = {"n0": [0.0, 1.0, 0.0, 0.0], "n1": [1.0, 0.0, 0.0, 0.0]}
-    table = lancedb.connect(db_uri).create_table("items", data=_rows(new, "text-encoder/2"), mode="overwrite")
+    table = lancedb.connect(db_uri).create_table("items", data=item_rows(new, "text-encoder/2"), mode="overwrite")
     assert table.version == 2
 
     old = ItemStore(db_uri, "items", version=1)
