@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 
-import lancedb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -33,6 +32,7 @@ from rec.catalog.files import catalog_format, catalog_item_ids, normalize_catalo
 from rec.config import RecConfig
 from rec.encoding.batch import duplicate_ids, popularity_counts
 from rec.errors import DataError
+from rec.storage.items_table import index_if_large, write_version
 from rec.storage.new_item_log import items_to_embed, new_items_catalog
 from rec.catalog.schemas import items_table_schema
 
@@ -59,18 +59,6 @@ def load_popularity(path: str | None) -> dict[str, int]:
     if not path:
         return {}
     return popularity_counts(pq.read_table(path, columns=["item_id"]))
-
-
-def build_index_if_large(table: lancedb.table.Table, config: RecConfig) -> bool:
-    """An ANN index pays off only for large tables; small ones are scanned exactly."""
-    rows = table.count_rows()
-    if rows < config.embed.index_min_rows:
-        return False
-    partitions = config.embed.index_partitions or max(1, int(rows**0.5) // 4)
-    log.info("building IVF_HNSW_SQ index over %d rows (%d partitions)", rows, partitions)
-    table.create_index(config=lancedb.index.IvfHnswSq(distance_type="dot", num_partitions=partitions))
-    table.create_scalar_index("item_id", index_type="BTREE")
-    return True
 
 
 def embed_catalog(config: RecConfig) -> dict:
@@ -107,13 +95,13 @@ def embed_catalog(config: RecConfig) -> dict:
         # Batches stream to the driver and into one LanceDB write that commits
         # a single new table version at the end; an error before that leaves
         # the table as it was.
-        table = lancedb.connect(config.paths.lancedb_uri).create_table(
-            config.embed.table, data=iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)),
-            schema=items_table_schema(dim), mode="overwrite",
+        table = write_version(
+            config.paths.lancedb_uri, config.embed.table,
+            iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)), items_table_schema(dim),
         )
         embed_seconds = time.perf_counter() - embed_started
         rows = table.count_rows()
-        indexed = build_index_if_large(table, config)
+        indexed = index_if_large(table, config.embed.index_min_rows, config.embed.index_partitions)
         version = int(table.version)
         registry.publish_items_version(
             encoder, config.embed.table, version, config.paths, alias=config.encoder.alias,

@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import lancedb
 import mlflow
 import numpy as np
 import pyarrow as pa
@@ -36,6 +35,7 @@ from rec.config import InterestConfig, RecConfig
 from rec.evaluation.harness import EvalData, interest_model_scores, load_eval_data
 from rec.evaluation.metrics import rank_users, summarize
 from rec.registry.encoders import EncoderVersion
+from rec.storage.items_table import write_version
 from rec.interest.model import InterestEvolutionModel, save_model
 from rec.interest.training import fit_on_split
 
@@ -109,8 +109,8 @@ def train_interest(config: RecConfig) -> dict:
                 folder, config.train.registered_name, live.tag, valid_ndcg, metrics, config.paths,
                 config.train.challenger_alias)
         model_tag = f"{config.train.registered_name}/{version}"
-        table = lancedb.connect(config.paths.lancedb_uri).create_table(
-            config.train.scoring_table, data=scoring_rows(catalogue, data, model, model_tag), mode="overwrite")
+        table = write_version(
+            config.paths.lancedb_uri, config.train.scoring_table, scoring_rows(catalogue, data, model, model_tag))
         interest_registry.publish_scoring_table(
             config.train.registered_name, version, config.train.scoring_table, int(table.version), config.paths)
         promoted, reason = interest_registry.promote_if_better(

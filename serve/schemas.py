@@ -203,7 +203,8 @@ class VersionInfo(BaseModel):
     items_table: str
     items_table_version: int
     items: int
-    fresh_items: int = Field(0, description="live-added items not in the items table yet (POST /items)")
+    # The public name predates "new items"; it stays so that clients keep working.
+    fresh_items: int = Field(0, description="new items (POST /items) not in the items table yet")
     user_shards: int
     interest_model: str | None = None
     scoring_table_version: int | None = None

@@ -1,19 +1,18 @@
-"""The durable event log: append-only JSON lines, fsynced before an ack.
+"""The durable event log: append-only JSON lines (rec/storage/jsonl.py), fsynced
+before an ack.
 
-One file per writer (a user shard), so writers never contend for a file.
-A batch is written and fsynced as a whole (group commit). A crash can leave
-a torn last line; readers skip it and a writer cuts it off when it reopens,
-so the next append starts on a clean line.
+One file per writer (a user shard), so writers never contend for a file; a
+writer cuts a torn last line off when it opens the file.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from rec.storage.jsonl import append_durably, cut_torn_tail, read_records, rewrite_durably
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +40,14 @@ class EventLogWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _cut_torn_tail(self.path)
+        cut_torn_tail(self.path)
         self._file = open(self.path, "ab")
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
         """Write `events` and fsync; when this returns they survive a crash."""
         if not events:
             return
-        payload = b"".join(_encode(e) for e in events)
-        self._file.write(payload)
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        append_durably(self._file, (asdict(e) for e in events))
 
     def remove_user(self, user_id: str) -> int:
         """Rewrite the file without `user_id`'s events (the right to be forgotten).
@@ -68,13 +64,7 @@ class EventLogWriter:
             else:
                 kept.append(event)
         if removed:
-            partial = self.path.with_suffix(".rewrite")
-            with open(partial, "wb") as handle:
-                handle.write(b"".join(_encode(e) for e in kept))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, self.path)
-            fsync_dir(self.path.parent)
+            rewrite_durably(self.path, (asdict(e) for e in kept))
         self._file = open(self.path, "ab")
         return removed
 
@@ -82,42 +72,9 @@ class EventLogWriter:
         self._file.close()
 
 
-def _encode(event: LoggedEvent) -> bytes:
-    return json.dumps(asdict(event), separators=(",", ":")).encode() + b"\n"
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a file created in `folder` survive a crash under its name (fsync the directory)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _cut_torn_tail(path: Path) -> None:
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    with open(path, "rb+") as handle:
-        data = handle.read()
-        end = data.rfind(b"\n") + 1
-        if end != len(data):
-            log.warning("event log %s: cutting a torn last line of %d bytes", path, len(data) - end)
-            handle.truncate(end)
-            handle.flush()
-            os.fsync(handle.fileno())
-
-
 def read_log(path: str | Path) -> Iterator[LoggedEvent]:
     """Events of one log file in write order; a torn last line is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return
-    with open(path, "rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break
-            yield LoggedEvent(**json.loads(line))
+    return (LoggedEvent(**record) for record in read_records(Path(path)))
 
 
 def read_all_logs(log_dir: str | Path) -> list[LoggedEvent]:

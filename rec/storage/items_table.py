@@ -1,4 +1,5 @@
-"""The LanceDB items table: vectors, metadata and the queries serve needs.
+"""LanceDB item tables (the items table, the interest model's scoring table):
+the queries serve needs, and the nightly jobs' writes.
 
 A reader is pinned to one table version, so it never mixes item vectors of
 two encoders while a nightly job writes the next version.
@@ -7,7 +8,7 @@ two encoders while a nightly job writes the next version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -150,6 +151,29 @@ class ItemStore:
             ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [], float(r["popularity"]))
             for r in rows.to_pylist()
         ]
+
+
+def write_version(db_uri: str, table: str, rows: pa.Table | Iterator[pa.RecordBatch],
+                  schema: pa.Schema | None = None) -> lancedb.table.Table:
+    """Write `rows` (a table, or batches as they stream in) as one new version of `table`.
+
+    LanceDB commits the version once every row is written, so an error before that
+    leaves the table, and every reader pinned to a version of it, as it was.
+    """
+    return lancedb.connect(db_uri).create_table(table, data=rows, schema=schema, mode="overwrite")
+
+
+def index_if_large(table: lancedb.table.Table, min_rows: int, partitions: int | None = None) -> bool:
+    """An ANN index (and an item_id index) from `min_rows` rows; smaller tables are scanned
+    exactly, which is faster than any index at that size. Returns whether it indexed."""
+    rows = table.count_rows()
+    if rows < min_rows:
+        return False
+    partitions = partitions or max(1, int(rows**0.5) // 4)
+    log.info("building IVF_HNSW_SQ index over %d rows (%d partitions)", rows, partitions)
+    table.create_index(config=lancedb.index.IvfHnswSq(distance_type="dot", num_partitions=partitions))
+    table.create_scalar_index("item_id", index_type="BTREE")
+    return True
 
 
 def check_vector_space(store: ItemStore, expected: str) -> None:

@@ -1,21 +1,19 @@
-"""The durable log of items added live (POST /items): append-only JSON lines.
+"""The durable log of new items (added live by POST /items): append-only JSON lines
+(rec/storage/jsonl.py).
 
-This log is the source of truth for live-added items: the serve app's fresh
-item sets and their vectors are caches rebuilt from it, and the nightly embed
+This log is the source of truth for new items: the serve app's in-memory
+new items and their vectors are caches rebuilt from it, and the nightly embed
 job reads it into the catalogue it embeds. Unlike the event log (one file per
 shard), every ingress replica appends to the one file, so an append takes an
 exclusive `flock`, reads what other replicas appended, refuses a conflicting
-item_id, writes and fsyncs before it returns. A crash can leave a torn last
-line; readers stop before it and the next writer cuts it off (under the lock,
-so never a line another writer is still writing).
+item_id, writes and fsyncs before it returns. The next writer cuts a torn last
+line off under the lock, so never a line another writer is still writing.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -26,8 +24,8 @@ import pyarrow as pa
 from rec.catalog.files import normalize_catalog
 from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
-from rec.storage.event_log import fsync_dir
 from rec.catalog.text import catalog_texts
+from rec.storage.jsonl import append_durably, complete_lines, cut_torn_tail, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +34,7 @@ LOG_FILE = "new_items.jsonl"
 
 @dataclass(frozen=True)
 class NewItem:
-    """One live-added item: catalogue fields (CATALOG_SCHEMA) plus when it was logged."""
+    """One new item: catalogue fields (CATALOG_SCHEMA) plus when it was logged."""
 
     item_id: str
     title: str
@@ -109,11 +107,9 @@ class NewItemLog:
             self._offset = 0
         with open(self.path, "rb") as handle:
             handle.seek(self._offset)
-            data = handle.read(size - self._offset)
-        end = data.rfind(b"\n") + 1  # a line without its newline is still being written (or torn)
+            records, end = complete_lines(handle.read(size - self._offset))
         added = []
-        for line in data[:end].splitlines():
-            item = NewItem.from_row(json.loads(line))
+        for item in map(NewItem.from_row, records):
             if item.item_id not in self.items:  # first write wins; later ones are never appended
                 self.items[item.item_id] = item
                 added.append(item)
@@ -130,20 +126,18 @@ class NewItemLog:
         created = not self.path.exists()
         with open(self.path, "ab") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-            _cut_torn_tail(self.path)
+            cut_torn_tail(self.path)
             self.refresh()
             check_conflicts(items, self.items)
-            fresh = [item for item in items if item.item_id not in self.items]
-            if fresh:
+            unlogged = [item for item in items if item.item_id not in self.items]
+            if unlogged:
                 now = time.time()
-                fresh = [NewItem(**{**asdict(item), "added_at": now}) for item in fresh]
-                handle.write(b"".join(_encode(item) for item in fresh))
-                handle.flush()
-                os.fsync(handle.fileno())
+                unlogged = [NewItem(**{**asdict(item), "added_at": now}) for item in unlogged]
+                append_durably(handle, ({**asdict(item), "categories": list(item.categories)} for item in unlogged))
         if created:
             fsync_dir(self.path.parent)  # the new file's name survives a crash too
         self.refresh()  # our own lines, so the next append does not re-read them
-        return fresh
+        return unlogged
 
 
 def check_conflicts(items: Iterable[NewItem], known: Mapping[str, NewItem]) -> None:
@@ -173,26 +167,3 @@ def items_to_embed(folder: str | Path, catalog_ids: Iterable[str]) -> list[NewIt
     """
     known = set(catalog_ids)
     return [item for item in read_new_items(folder) if item.item_id not in known]
-
-
-def _encode(item: NewItem) -> bytes:
-    record = {**asdict(item), "categories": list(item.categories)}
-    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
-
-
-def _cut_torn_tail(path: Path) -> None:
-    """Cut a last line without its newline (a writer crashed mid-write); call under the lock."""
-    with open(path, "rb+") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        handle.seek(0)
-        data = handle.read()
-        end = data.rfind(b"\n") + 1
-        log.warning("new-items log %s: cutting a torn last line of %d bytes", path, size - end)
-        handle.truncate(end)
-        handle.flush()
-        os.fsync(handle.fileno())

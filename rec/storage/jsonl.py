@@ -1,0 +1,87 @@
+"""Append-only JSON-lines files, durable when an append returns: the one writer
+shared by the event log and the new-items log.
+
+A batch is written and fsynced as a whole (group commit). A crash can leave a
+torn last line (one without its newline); readers stop before it and a
+writer cuts it off before it appends, so the next append starts on a clean line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+log = logging.getLogger(__name__)
+
+
+def encode_lines(records: Iterable[dict[str, Any]]) -> bytes:
+    """Compact JSON, one record a line."""
+    return b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records)
+
+
+def append_durably(handle: BinaryIO, records: Iterable[dict[str, Any]]) -> None:
+    """Write `records` to an open append handle and fsync: when this returns they survive a crash."""
+    handle.write(encode_lines(records))
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def rewrite_durably(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    """Replace the file by `records`: written beside it, fsynced and renamed over it, so a
+    crash leaves either the old file or the new one, never half of one."""
+    partial = path.with_suffix(".rewrite")
+    with open(partial, "wb") as handle:
+        append_durably(handle, records)
+    os.replace(partial, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a file created in `folder` survive a crash under its name (fsync the directory)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def cut_torn_tail(path: Path) -> None:
+    """Cut a last line without its newline (a writer crashed mid-write). With several
+    writers, call it under their lock: never on a line another one is still writing."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        end = handle.read().rfind(b"\n") + 1
+        log.warning("%s: cutting a torn last line of %d bytes", path, size - end)
+        handle.truncate(end)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of a file in write order; a torn last line is skipped."""
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            yield json.loads(line)
+
+
+def complete_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The records of the complete lines in `data`, and how many bytes they take: a line
+    without its newline is still being written (or torn) and is left for later."""
+    end = data.rfind(b"\n") + 1
+    return [json.loads(line) for line in data[:end].splitlines()], end
