@@ -3,16 +3,14 @@
 Routes only: parse (the request models in serve/schemas.py validate), read the
 live bundle once (serve/live.py), ask the user's shard for the profile, call
 the ranking pipeline (rec/ranking/), shape the answer. Domain errors become
-HTTP statuses here and nowhere else. (No `from __future__ import annotations`
-here: FastAPI must see the real types of the route arguments.)
+HTTP statuses here and in serve/http.py, nowhere else. (No `from __future__
+import annotations` here: FastAPI must see the real types of the route arguments.)
 """
 
 
-import asyncio
 import hmac
 import logging
 import time
-from collections import defaultdict
 
 from fastapi import Body, FastAPI, Header, HTTPException, Path, Query
 from ray import serve
@@ -21,7 +19,6 @@ from ray.serve.handle import DeploymentHandle
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
-from rec.interest.shard import IncomingEvent, shard_of
 from serve.http import CATEGORY_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
@@ -29,6 +26,7 @@ from serve.schemas import (
     EventIn, EventsAccepted, ItemIn, ItemsAccepted, Recommendations, ReloadResult, TextQuery, UserDeleted,
     VersionInfo, as_batch, distinct_items, problem_responses, rank_request,
 )
+from serve.user_state import UserShards
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +51,9 @@ class Ingress:
     async def __init__(
         self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
     ) -> None:
-        self.config, self.shards, self.query_encoder = config, shards, query_encoder
+        self.config, self.shards, self.query_encoder = config, UserShards(shards), query_encoder
         self.new_items = NewItemPlacer(config, query_encoder)
-        self.versions = LiveVersions(config, shards, query_encoder, self.new_items)
+        self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items)
         await self.versions.start()
 
     def _check_key(self, api_key: str | None) -> None:
@@ -63,9 +61,6 @@ class Ingress:
         # compare_digest: the time taken says nothing about how much of a wrong key was right
         if expected and not hmac.compare_digest((api_key or "").encode(), expected.encode()):
             raise HTTPException(401, "missing or wrong X-API-Key header")
-
-    def _shard(self, user_id: str) -> DeploymentHandle:
-        return self.shards[shard_of(user_id, len(self.shards))]
 
     @api.post(
         "/events", response_model=EventsAccepted, summary="Record one event or a list of events",
@@ -83,15 +78,8 @@ class Ingress:
         unknown = sorted({e.item_id for e in events} - vectors.keys())
         if unknown:  # nothing is written unless every event is valid
             raise UnknownItemError(unknown)
-        by_shard: dict[int, list[IncomingEvent]] = defaultdict(list)
-        for event in events:
-            by_shard[shard_of(event.user_id, len(self.shards))].append(event)
-        results = await asyncio.gather(*(
-            self.shards[shard].apply.remote(batch, {e.item_id: vectors[e.item_id] for e in batch}, live.encoder)
-            for shard, batch in by_shard.items()
-        ))
-        return EventsAccepted(received=len(events), accepted=sum(r.accepted for r in results),
-                              duplicates=sum(r.duplicates for r in results))
+        result = await self.shards.apply(events, vectors, live.encoder)
+        return EventsAccepted(received=len(events), accepted=result.accepted, duplicates=result.duplicates)
 
     @api.post(
         "/items", response_model=ItemsAccepted, summary="Add brand-new items, recommendable at once",
@@ -130,7 +118,7 @@ class Ingress:
         the per-event interest vector; a user with no positive event gets popular items."""
         request = rank_request(k, category, self.config.serve)
         live = await self.versions.current()
-        profile = await self._shard(user_id).profile.remote(user_id, live.encoder)
+        profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         ranking = live.pipeline.recommend(profile, request)
@@ -143,7 +131,7 @@ class Ingress:
         """Remove the user's state and events from the live store and the event log at once;
         a later recommendation for them is a cold start."""
         self._check_key(x_api_key)
-        removed = await self._shard(user_id).delete_user.remote(user_id)
+        removed = await self.shards.delete_user(user_id)
         return UserDeleted(user_id=user_id, deleted_events=removed)
 
     @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))

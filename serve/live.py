@@ -30,6 +30,7 @@ from rec.storage.items_table import ItemStore, ScoredItem, check_vector_space
 from rec.storage.new_item_vectors import NewItemVectorTable
 from serve.new_items import BundleNewItems, NewItemPlacer
 from serve.schemas import ReloadResult, VersionInfo
+from serve.user_state import UserShards
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +135,7 @@ class LiveVersions:
     """The live bundle of one ingress replica, and the reload that replaces it."""
 
     def __init__(
-        self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
-        placer: NewItemPlacer,
+        self, config: RecConfig, shards: UserShards, query_encoder: DeploymentHandle, placer: NewItemPlacer,
     ) -> None:
         self.config, self.shards, self.query_encoder, self.placer = config, shards, query_encoder, placer
         self.live: LiveVersion | None = None  # replaced whole by reload(), never changed in place
@@ -160,10 +160,7 @@ class LiveVersions:
         its encoder), so the shards' rebuild from the event log finds them.
         """
         await self.placer.catch_up(live)
-        await asyncio.gather(
-            *(shard.prepare.remote(live.encoder) for shard in self.shards),
-            self.query_encoder.prepare.remote(live.encoder),
-        )
+        await asyncio.gather(self.shards.prepare(live.encoder), self.query_encoder.prepare.remote(live.encoder))
 
     async def current(self) -> LiveVersion:
         """The live bundle, with the items other replicas logged since the last request placed."""

@@ -1,19 +1,23 @@
-"""User shards: one stateful Serve deployment per shard of users."""
+"""User shards: one stateful Serve deployment per shard of users, and the router
+that sends each call to the shard owning the user."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup
 from rec.storage.new_item_log import NewItemLog, new_items_log_path
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
-from rec.interest.shard import ApplyResult, IncomingEvent, UserProfile, UserShard
+from rec.interest.shard import ApplyResult, IncomingEvent, UserProfile, UserShard, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +80,39 @@ class UserShardDeployment:
 
     async def delete_user(self, user_id: str) -> int:
         return self.state.delete_user(user_id)
+
+
+class UserShards:
+    """The user shards as one: each call goes to the shard that owns the user."""
+
+    def __init__(self, handles: Sequence[DeploymentHandle]) -> None:
+        self.handles = list(handles)
+
+    def __len__(self) -> int:
+        return len(self.handles)
+
+    def of(self, user_id: str) -> DeploymentHandle:
+        return self.handles[shard_of(user_id, len(self.handles))]
+
+    async def apply(
+        self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray], live: EncoderVersion,
+    ) -> ApplyResult:
+        """Each shard logs and applies its users' events (in parallel); the results summed."""
+        by_shard: dict[int, list[IncomingEvent]] = defaultdict(list)
+        for event in events:
+            by_shard[shard_of(event.user_id, len(self.handles))].append(event)
+        results = await asyncio.gather(*(
+            self.handles[shard].apply.remote(batch, {e.item_id: vectors[e.item_id] for e in batch}, live)
+            for shard, batch in by_shard.items()
+        ))
+        return ApplyResult(sum(r.accepted for r in results), sum(r.duplicates for r in results))
+
+    async def profile(self, user_id: str, live: EncoderVersion) -> UserProfile:
+        return await self.of(user_id).profile.remote(user_id, live)
+
+    async def delete_user(self, user_id: str) -> int:
+        return await self.of(user_id).delete_user.remote(user_id)
+
+    async def prepare(self, live: EncoderVersion) -> None:
+        """Every shard holds `live`'s user states (rebuilt from the log if it did not)."""
+        await asyncio.gather(*(shard.prepare.remote(live) for shard in self.handles))
