@@ -53,7 +53,7 @@ def test_failed_training_run_changes_nothing_live(
     config = load_config(model_config_path)
     before, served_before = live_pointers(config), served(model_client)
     assert served_before[1]["strategy"] == "interest-model"
-    epochs = config.train.model["max_epochs"] // 2 or 1  # half way
+    epochs = config.train.model.max_epochs // 2 or 1  # half way
     failing = config.model_copy(update={"train": config.train.model_copy(update={"fail_after_epochs": epochs})})
 
     with pytest.raises(RuntimeError, match=f"injected failure after {epochs} epochs"):
