@@ -119,6 +119,11 @@ class InterestConfig(_Strict):
     # re-ranked by cosine + popularity_weight * log(1 + popularity); 0 = cosine alone.
     popularity_weight: float = Field(ge=0)
     popularity_candidates: int = Field(ge=1)
+    # Every user strategy's best `dislike_candidates` fall by how close (text cosine above
+    # `dislike_floor`) they are to the user's recent dislikes and skips; 0 = off.
+    dislike_weight: float = Field(ge=0)
+    dislike_floor: float = Field(ge=0, lt=1)
+    dislike_candidates: int = Field(ge=1)
 
     @field_validator("event_weights")
     @classmethod

@@ -21,6 +21,7 @@ import numpy as np
 from rec.config import InterestConfig
 
 _EPS = 1e-8
+MAX_RECENT_NEGATIVES = 20  # the dislikes and skips a ranking looks at
 
 
 @dataclass
@@ -35,6 +36,8 @@ class InterestState:
     # The latest positive events, oldest first: the interest model's input.
     recent_items: list[str] = field(default_factory=list)
     recent_timestamps: list[float] = field(default_factory=list)
+    # The latest negative events (dislike, skip), oldest first: what the ranking pushes away from.
+    recent_negatives: list[str] = field(default_factory=list)
 
     @classmethod
     def empty(cls, dim: int) -> "InterestState":
@@ -71,6 +74,9 @@ def apply_event(
         state.recent_items.append(item_id)
         state.recent_timestamps.append(timestamp)
         del state.recent_items[:-recent_limit], state.recent_timestamps[:-recent_limit]
+    elif weight < 0:
+        state.recent_negatives.append(item_id)
+        del state.recent_negatives[:-MAX_RECENT_NEGATIVES]
 
 
 def query_vector(state: InterestState) -> np.ndarray | None:

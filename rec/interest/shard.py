@@ -61,6 +61,7 @@ class UserProfile:
     recent_timestamps: tuple[float, ...]
     n_events: int
     encoder_version: str = ""  # the vector space `interest` is in
+    recent_negatives: tuple[str, ...] = ()  # latest dislikes and skips, oldest first
 
 
 def user_profile(user_id: str, state: InterestState | None, encoder_version: str = "") -> UserProfile:
@@ -70,6 +71,7 @@ def user_profile(user_id: str, state: InterestState | None, encoder_version: str
     return UserProfile(
         user_id, query_vector(state), frozenset(state.seen_items),
         tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, encoder_version,
+        tuple(state.recent_negatives),
     )
 
 

@@ -20,7 +20,7 @@ from rec.config import InterestConfig
 from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
 from rec.ranking.candidates import Candidates
-from rec.ranking.rerankers import PopularityReranker, Reranker
+from rec.ranking.rerankers import DislikeReranker, PopularityReranker, Reranker
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
 )
@@ -47,28 +47,32 @@ class RankingPipeline:
         request = RankRequest(request.k, request.categories, request.exclude | profile.seen_items)
         for strategy in self.strategies:
             chain = self._chain(strategy.name)
-            items = strategy.retrieve(profile, request, self._pool(chain, request.k))
+            items = strategy.retrieve(profile, request, self._pool(chain, request.k, profile))
             if items is not None:
-                return Ranking(strategy.name, self._rerank(chain, items, request.k), strategy.version)
+                return Ranking(strategy.name, self._rerank(chain, items, request.k, profile), strategy.version)
         raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
 
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
         chain = self._chain(strategy)
-        items = candidates.search(query, self._pool(chain, request.k), request.exclude, request.categories)
-        return Ranking(strategy, self._rerank(chain, items, request.k))
+        items = candidates.search(query, self._pool(chain, request.k, None), request.exclude, request.categories)
+        return Ranking(strategy, self._rerank(chain, items, request.k, None))
 
     def _chain(self, strategy: str) -> list[Reranker]:
         return [reranker for reranker in self.rerankers if strategy in reranker.applies_to]
 
     @staticmethod
-    def _pool(chain: Sequence[Reranker], k: int) -> int:
-        return max([k, *(reranker.pool(k) for reranker in chain)])
+    def _pool(chain: Sequence[Reranker], k: int, profile: UserProfile | None) -> int:
+        return max([k, *(reranker.pool(k, profile) for reranker in chain)])
 
     @staticmethod
-    def _rerank(chain: Sequence[Reranker], items: list[ScoredItem], k: int) -> list[ScoredItem]:
-        for reranker in chain:
-            items = reranker.rerank(items, k)
+    def _rerank(
+        chain: Sequence[Reranker], items: list[ScoredItem], k: int, profile: UserProfile | None,
+    ) -> list[ScoredItem]:
+        for position, reranker in enumerate(chain):
+            # each re-ranker passes on as many as the rest of the chain needs
+            rest = max([k, *(later.pool(k, profile) for later in chain[position + 1:])])
+            items = reranker.rerank(items, rest, profile)
         return items[:k]
 
 
@@ -90,4 +94,7 @@ def build_pipeline(
     rerankers: list[Reranker] = []
     if interest.popularity_weight > 0:
         rerankers.append(PopularityReranker(interest.popularity_weight, interest.popularity_candidates))
+    if interest.dislike_weight > 0:
+        rerankers.append(DislikeReranker(text, interest.dislike_weight, interest.dislike_floor,
+                                         interest.dislike_candidates))
     return RankingPipeline(strategies, rerankers)

@@ -61,6 +61,29 @@ def test_served_with_the_model_reflecting_each_new_event(model_client: httpx.Cli
     assert "1" not in [item["item_id"] for item in second["items"]]
 
 
+def test_after_a_dislike_the_items_most_like_it_fall(model_client: httpx.Client, train_summary: dict) -> None:
+    """Over HTTP, with the model serving: the unseen items nearest the disliked one lose rank."""
+    user = "dislike-user"
+    for n, item in enumerate(["50", "172", "181"]):  # Star Wars, The Empire Strikes Back, Return of the Jedi
+        model_client.post("/events", json={"user_id": user, "item_id": item, "type": "like",
+                                           "event_id": f"dislike-like-{n}"}).raise_for_status()
+    before = [i["item_id"] for i in model_client.get(f"/users/{user}/recommendations", params={"k": 100}).json()["items"]]
+    disliked = before[0]
+    similar = [i["item_id"] for i in model_client.get(f"/items/{disliked}/similar", params={"k": 30}).json()["items"]]
+    nearest = [item for item in similar if item in before][:5]  # the unseen items most like it, as ranked before
+    model_client.post("/events", json={"user_id": user, "item_id": disliked, "type": "dislike",
+                                       "event_id": "dislike-1"}).raise_for_status()
+    answer = model_client.get(f"/users/{user}/recommendations", params={"k": 100}).json()
+    after = [i["item_id"] for i in answer["items"]]
+    assert answer["strategy"] == "interest-model" and disliked not in after
+    rank = {item: after.index(item) if item in after else len(after) for item in nearest}
+    fell = [item for item in nearest if rank[item] > before.index(item)]
+    print(f"\ndisliked {disliked}: its {len(nearest)} nearest unseen items moved "
+          f"{[(before.index(i), rank[i]) for i in nearest]} (rank before, after)")
+    assert len(nearest) >= 3 and len(fell) == len(nearest)
+    assert sum(rank.values()) / len(nearest) >= sum(before.index(i) for i in nearest) / len(nearest) + 10
+
+
 def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: dict, model_config_path: Path) -> None:
     """No train/serve skew: through the live API each test target lands where it does offline."""
     from jobs.replay import replay_ranks

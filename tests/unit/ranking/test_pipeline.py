@@ -95,3 +95,26 @@ def test_the_harness_ranks_each_user_as_the_service_pipeline_does(store, config)
         online = [i.item_id for i in served.recommend(profiles(str(user)), RankRequest(4)).items]
         listed = np.argsort(-scores[row], kind="stable")[: len(online)]
         assert [str(data.item_index.ids[c]) for c in listed] == online
+
+
+def test_items_like_a_dislike_fall_whatever_the_strategy(store):
+    """Disliked i0: its neighbours i1 (15 degrees) and i2 (30) fall below unrelated items."""
+    pipeline = _served(store, changed(BASE.interest, dislike_weight=1.0, dislike_floor=0.5, dislike_candidates=100))
+    liked = _profile(X)
+    disliked = UserProfile("u", X, frozenset({"i0"}), (), (), 1, "enc/1", recent_negatives=("i0",))
+    before = [i.item_id for i in pipeline.recommend(liked, RankRequest(9)).items]
+    after = [i.item_id for i in pipeline.recommend(disliked, RankRequest(9)).items]
+    assert before[:3] == ["i0", "i1", "i2"]
+    assert after[:2] == ["i4", "i5"]  # cosine 0.5 with i0 or less: no penalty
+    assert after.index("i1") > after.index("i3") > after.index("i5")  # the closer to i0, the further down
+    cold = UserProfile("new", None, frozenset({"i4"}), (), (), 1, "enc/1", recent_negatives=("i4",))
+    popular = [i.item_id for i in pipeline.recommend(cold, RankRequest(3)).items]
+    # by popularity i1, i8, i6; i6, 30 degrees from the disliked i4, falls below i0 (60 degrees away)
+    assert popular == ["i1", "i8", "i0"]
+
+
+def test_without_dislikes_the_dislike_reranker_changes_nothing(store):
+    plain = _served(store, changed(BASE.interest, dislike_weight=0.0))
+    with_reranker = _served(store, changed(BASE.interest, dislike_weight=1.0))
+    for profile in (_profile(X, {"i1"}), _profile(None)):
+        assert plain.recommend(profile, RankRequest(5)) == with_reranker.recommend(profile, RankRequest(5))

@@ -16,17 +16,17 @@ def _item(item_id: str, score: float, popularity: float) -> ScoredItem:
 
 def test_popularity_rerank_adds_weight_log1p_popularity_and_reorders():
     items = [_item("a", 0.9, 0.0), _item("b", 0.5, 0.0), _item("c", 0.4, math.e - 1)]
-    reranked = PopularityReranker(weight=1.0, candidates=3).rerank(items, k=2)
+    reranked = PopularityReranker(weight=1.0, candidates=3).rerank(items, 2, None)
     assert [i.item_id for i in reranked] == ["c", "a"]
     assert reranked[0].score == pytest.approx(1.4)
 
 
 def test_popularity_rerank_needs_its_candidates_and_applies_to_the_interest_vector():
     reranker = PopularityReranker(weight=0.1, candidates=400)
-    assert reranker.pool(10) == 400 and reranker.pool(500) == 500
+    assert reranker.pool(10, None) == 400 and reranker.pool(500, None) == 500
     assert reranker.applies_to == {"interest"}
 
 
 def test_items_without_popularity_keep_their_score():
     item = _item("new", 0.3, 0.0)
-    assert PopularityReranker(weight=5.0, candidates=1).rerank([item], 1) == [item]
+    assert PopularityReranker(weight=5.0, candidates=1).rerank([item], 1, None) == [item]
