@@ -28,10 +28,11 @@ from jobs.cli import run_config_job  # noqa: E402
 from rec.config import InterestConfig, RecConfig  # noqa: E402
 from rec.evaluation.harness import (  # noqa: E402
     EvalData, ModelFactory, baseline_factories, evaluate_model, interest_model_scores,
-    load_eval_data, make_cold_split, markdown_table,
+    load_eval_data, make_cold_split, markdown_table, service_pipeline, train_counts,
 )
 from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
 from rec.evaluation.metrics import ScoreFn  # noqa: E402
+from rec.evaluation.scenarios import ScenarioRow, run_scenarios, scenario_table  # noqa: E402
 from rec.interest.model import InterestEvolutionModel, load_model  # noqa: E402
 from rec.interest.training import fit_on_split  # noqa: E402
 from rec.evaluation.splits import LeaveOneOutSplit  # noqa: E402
@@ -99,6 +100,20 @@ def draw_chart(results: dict[str, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
+def scenario_results(config: RecConfig, data: EvalData) -> dict[str, list[ScenarioRow]]:
+    """The interest-following scenarios (rec/evaluation/scenarios.py) for what is served
+    (the champion through the service's pipeline, when there is one) and the per-event rule."""
+    counts = train_counts(data, data.split)
+    pipelines = {"per-event rule": service_pipeline(data, data.split, config.interest)}
+    version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
+    if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
+        model = load_model(version.model_dir)
+        pipelines = {f"served: interest model v{version.version}":
+                     service_pipeline(data, data.split, config.interest, model), **pipelines}
+    return {name: run_scenarios(pipeline, data, counts, config.interest, config.history_length)
+            for name, pipeline in pipelines.items()}
+
+
 def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) -> dict:
     """Evaluate all models; returns the summary that main() prints."""
     started = time.perf_counter()
@@ -122,10 +137,17 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
                 mlflow.log_metrics(mlflow_safe(results[name]))
             log.info("%s: %s (%.1fs)", name, results[name], time.perf_counter() - model_started)
         table = markdown_table(results)
-        (report_dir / "evaluation.md").write_text(table + "\n")
+        scenarios = scenario_results(config, data)
+        for name, rows in scenarios.items():
+            key = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+            mlflow.log_metrics({f"scenario_{key}_{r.likes_a}A_{r.likes_b}B_share_{'B' if r.likes_b else 'A'}":
+                                r.share_b if r.likes_b else r.share_a for r in rows})
+        scenario = scenario_table(scenarios)
+        (report_dir / "evaluation.md").write_text(table + "\n\nInterest-following scenarios: top-10 share of "
+                                                  "category A / B (rec/evaluation/scenarios.py)\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
-    print(table)
+    print(table + "\n\n" + scenario)
     return {"job": "evaluate", "models": len(results), "report": str(report_dir / "evaluation.md"),
             "mlflow_run_id": parent.info.run_id, "duration_s": round(time.perf_counter() - started, 1),
             "results": {n: {k: round(m[k], 4) for k in ("HR@10", "NDCG@10")} for n, m in results.items()}}

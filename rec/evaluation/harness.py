@@ -44,10 +44,14 @@ class EvalData:
     item_index: IdIndex
     item_vectors: np.ndarray  # (n_items, D) unit rows, row i = item_index.ids[i]
     timestamps: dict[tuple[str, str], float]
+    item_categories: tuple[tuple[str, ...], ...] = ()  # row i = item_index.ids[i]; () when not loaded
 
 
-def build_eval_data(events: pa.Table, item_ids: list[str], item_vectors: np.ndarray) -> EvalData:
-    """Split `events` (user_id, item_id, timestamp, line) over the catalogue `item_ids`."""
+def build_eval_data(
+    events: pa.Table, item_ids: list[str], item_vectors: np.ndarray, categories: list[list[str]] | None = None,
+) -> EvalData:
+    """Split `events` (user_id, item_id, timestamp, line) over the catalogue `item_ids`
+    (with their `categories`, in the same order, when given)."""
     split = leave_one_out_split(
         events["user_id"].to_numpy(zero_copy_only=False).astype(str),
         events["item_id"].to_numpy(zero_copy_only=False).astype(str),
@@ -60,7 +64,10 @@ def build_eval_data(events: pa.Table, item_ids: list[str], item_vectors: np.ndar
     aligned[order] = item_vectors
     times = {(u, i): float(t) for u, i, t in zip(
         events["user_id"].to_pylist(), events["item_id"].to_pylist(), events["timestamp"].to_pylist())}
-    return EvalData(split, item_index, aligned, times)
+    aligned_categories: list[tuple[str, ...]] = [()] * len(item_ids)
+    for col, found in zip(order, categories or []):
+        aligned_categories[col] = tuple(found or ())
+    return EvalData(split, item_index, aligned, times, tuple(aligned_categories) if categories else ())
 
 
 def load_eval_data(
@@ -78,7 +85,8 @@ def load_eval_data(
     if not pc.all(in_catalogue).as_py():
         log.warning("dropping %d events of items not in the catalogue", len(events) - pc.sum(in_catalogue).as_py())
         events = events.filter(in_catalogue)
-    return build_eval_data(events, catalogue["item_id"].to_pylist(), vectors), catalogue
+    data = build_eval_data(events, catalogue["item_id"].to_pylist(), vectors, catalogue["categories"].to_pylist())
+    return data, catalogue
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,8 @@ def catalog_candidates(data: EvalData, vectors: np.ndarray, popularity: np.ndarr
     """The catalogue in memory, as the service's Candidates over a pinned table: vectors
     (N, D) and popularity (N,) in item-index order, no new items."""
     items = InMemoryItems(vectors.shape[1])
-    items.add([EvalItem(str(i)) for i in data.item_index.ids], vectors, popularity)
+    categories = data.item_categories or [()] * len(data.item_index)
+    items.add([EvalItem(str(i), "", c) for i, c in zip(data.item_index.ids, categories)], vectors, popularity)
     return Candidates(items, InMemoryItems(vectors.shape[1]))
 
 
@@ -133,7 +142,7 @@ def pipeline_score_fn(
     return score_fn
 
 
-def _train_counts(data: EvalData, split: LeaveOneOutSplit) -> np.ndarray:
+def train_counts(data: EvalData, split: LeaveOneOutSplit) -> np.ndarray:
     """Events per item (N,) in the split's train events: offline popularity, without leaks."""
     return np.bincount(data.item_index.encode(split.train.item_id), minlength=len(data.item_index)).astype(float)
 
@@ -147,7 +156,7 @@ def service_pipeline(
     data: EvalData, split: LeaveOneOutSplit, config: InterestConfig, model: InterestEvolutionModel | None = None,
 ) -> RankingPipeline:
     """The pipeline the service builds (rec/ranking/pipeline.py), over the split in memory."""
-    counts = _train_counts(data, split)
+    counts = train_counts(data, split)
     text = catalog_candidates(data, data.item_vectors, counts)
     scoring = None
     if model is not None:

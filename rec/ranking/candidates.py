@@ -24,6 +24,8 @@ class ItemSource(Protocol):
 
     def vectors(self, item_ids: Sequence[str]) -> dict[str, np.ndarray]: ...
 
+    def categories(self, item_ids: Sequence[str]) -> dict[str, list[str]]: ...
+
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
     ) -> list[ScoredItem]: ...
@@ -72,6 +74,10 @@ class InMemoryItems:
         """Vectors (D,) of the ids held; others are absent."""
         return {i: self.matrix[self.index[i]] for i in item_ids if i in self.index}
 
+    def categories(self, item_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Categories of the ids held; others are absent."""
+        return {i: list(self.items[self.index[i]].categories) for i in item_ids if i in self.index}
+
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
     ) -> list[ScoredItem]:
@@ -118,6 +124,12 @@ class Candidates:
         """Vectors by id, from the pinned source first; ids in neither are absent."""
         found = self.pinned.vectors(item_ids)
         found.update(self.new_items.vectors(set(item_ids) - found.keys()))
+        return found
+
+    def categories(self, item_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Categories by id, from the pinned source first; ids in neither are absent."""
+        found = self.pinned.categories(item_ids)
+        found.update(self.new_items.categories(set(item_ids) - found.keys()))
         return found
 
     def search(

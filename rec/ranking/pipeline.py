@@ -20,7 +20,7 @@ from rec.config import InterestConfig
 from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
 from rec.ranking.candidates import Candidates
-from rec.ranking.rerankers import DislikeReranker, PopularityReranker, Reranker
+from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, PopularityReranker, Reranker
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
 )
@@ -89,7 +89,9 @@ def build_pipeline(
     strategies: list[Strategy] = []
     if model is not None:
         queries, scoring, version = model
-        strategies.append(InterestModelStrategy(queries, scoring, version))
+        strategies.append(InterestModelStrategy(queries, scoring, version, text=text,
+                                                text_weight=interest.text_blend, blend_candidates=interest.blend_candidates,
+                                                blend_history=interest.blend_history))
     strategies += [InterestVectorStrategy(text), PopularStrategy(popular)]
     rerankers: list[Reranker] = []
     if interest.popularity_weight > 0:
@@ -97,4 +99,7 @@ def build_pipeline(
     if interest.dislike_weight > 0:
         rerankers.append(DislikeReranker(text, interest.dislike_weight, interest.dislike_floor,
                                          interest.dislike_candidates))
+    if interest.calibration_weight > 0:
+        rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
+                                             interest.calibration_candidates))
     return RankingPipeline(strategies, rerankers)

@@ -90,5 +90,63 @@ class DislikeReranker:
         return _best([replace(item, score=float(s)) for item, s in zip(items, scores - penalty)], k)
 
 
+@dataclass(frozen=True)
+class CalibrationReranker:
+    """Steck's calibrated re-rank (RecSys 2018): the top-k's category mix follows the mix of
+    the user's last `recent` positive items.
+
+    Greedily, each next item maximises (1 - weight) * its score (min-max scaled over the
+    candidates) - weight * KL(p || q~), where p is the recent items' category distribution,
+    q the list's so far with this item, and q~ = (1 - alpha) q + alpha p keeps it finite.
+    An item's categories share its one unit of mass.
+    """
+
+    text: Candidates  # where the recent items' categories are looked up
+    weight: float
+    recent: int
+    candidates: int
+    alpha: float = 0.01
+    applies_to: frozenset[str] = frozenset({"interest-model", "interest"})
+
+    def pool(self, k: int, profile: UserProfile | None = None) -> int:
+        return max(k, self.candidates) if profile is not None and profile.recent_items else k
+
+    def rerank(self, items: Sequence[ScoredItem], k: int, profile: UserProfile | None = None) -> list[ScoredItem]:
+        recent = profile.recent_items[-self.recent:] if profile is not None else ()
+        history = self.text.categories(recent) if recent and items else {}
+        names = sorted({c for cats in history.values() for c in cats} | {c for i in items for c in i.categories})
+        if not history or not names:
+            return list(items[:k])
+        column = {name: j for j, name in enumerate(names)}
+        target = _category_mass(history.values(), column).mean(axis=0)  # (G,) p
+        mass = _category_mass((item.categories for item in items), column)  # (P, G)
+        scores = np.array([item.score for item in items])
+        scaled = (scores - scores.min()) / max(float(np.ptp(scores)), 1e-12)  # (P,) in [0, 1]
+        chosen: list[int] = []
+        listed = np.zeros(len(names))
+        free = np.ones(len(items), dtype=bool)
+        for size in range(1, min(k, len(items)) + 1):
+            mix = (1 - self.alpha) * (listed + mass) / size + self.alpha * target  # (P, G) q~ with each item
+            ratio = np.divide(target, mix, out=np.ones_like(mix), where=target > 0)  # 1 (log 0) where p is 0
+            kl = (target * np.log(ratio)).sum(axis=1)  # (P,) KL(p || q~) with each item
+            gain = np.where(free, (1 - self.weight) * scaled - self.weight * kl, -np.inf)
+            best = int(np.argmax(gain))
+            chosen.append(best)
+            listed += mass[best]
+            free[best] = False
+        return [items[i] for i in chosen]
+
+
+def _category_mass(categories, column: dict[str, int]) -> np.ndarray:
+    """(n, G): each item's unit of mass spread evenly over its categories (none: no mass)."""
+    rows = []
+    for cats in categories:
+        row = np.zeros(len(column))
+        for c in cats:
+            row[column[c]] += 1.0 / len(cats)
+        rows.append(row)
+    return np.array(rows).reshape(-1, len(column))
+
+
 def _best(items: list[ScoredItem], k: int) -> list[ScoredItem]:
     return sorted(items, key=lambda item: -item.score)[:k]  # stable: retrieval order on ties

@@ -7,8 +7,10 @@ answer for this user, so the policy (rec/ranking/pipeline.py) tries the next.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
+
+import numpy as np
 
 from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
@@ -36,18 +38,48 @@ class Strategy(Protocol):
 
 @dataclass(frozen=True)
 class InterestModelStrategy:
-    """The interest-evolution model's query vector over its own scoring vectors."""
+    """The interest-evolution model's query vector over its own scoring vectors.
+
+    With `text_weight` w > 0 it is blended with the per-event interest vector: the best
+    `blend_candidates` of each are pooled and ranked by z(model score) + w * z(cosine of
+    the interest vector), each standardised over the pool, so the list also follows the
+    latest events' text (the model reads the history, but weighs what is usually next).
+    """
 
     queries: ModelQueries
     candidates: Candidates  # the model's space: its scoring table plus new items' projections
     version: str | None = None
     name: str = "interest-model"
+    text: Candidates | None = None  # the item text vectors, for the blend
+    text_weight: float = 0.0
+    blend_candidates: int = 100
+    blend_history: int = 0  # > 0: the weight shrinks as blend_history / events beyond that many events
 
     def retrieve(self, profile: UserProfile, request: RankRequest, n: int) -> list[ScoredItem] | None:
         query = self.queries.query_vector(profile.recent_items, profile.recent_timestamps)
         if query is None:  # no item of the history is known to the model
             return None
-        return self.candidates.search(query, n, exclude=request.exclude, categories=request.categories)
+        if self.text is None or self.text_weight <= 0 or profile.interest is None:
+            return self.candidates.search(query, n, exclude=request.exclude, categories=request.categories)
+        pool = max(n, self.blend_candidates)
+        by_model = self.candidates.search(query, pool, exclude=request.exclude, categories=request.categories)
+        by_text = self.text.search(profile.interest, pool, exclude=request.exclude, categories=request.categories)
+        items = {item.item_id: item for item in [*by_text, *by_model]}  # the model's row where both have one
+        ids = list(items)
+        model_vectors, text_vectors = self.candidates.vectors(ids), self.text.vectors(ids)
+        ids = [i for i in ids if i in model_vectors and i in text_vectors]
+        model = np.array([model_vectors[i] @ query for i in ids])  # (P,)
+        text = np.array([text_vectors[i] @ profile.interest for i in ids])  # (P,)
+        weight = self.text_weight
+        if self.blend_history and len(profile.recent_items) > self.blend_history:
+            weight *= self.blend_history / len(profile.recent_items)
+        blended = _standardised(model) + weight * _standardised(text)
+        order = np.argsort(-blended, kind="stable")[:n]
+        return [replace(items[ids[j]], score=float(blended[j])) for j in order]
+
+
+def _standardised(scores: np.ndarray) -> np.ndarray:
+    return (scores - scores.mean()) / max(float(scores.std()), 1e-12)
 
 
 @dataclass(frozen=True)

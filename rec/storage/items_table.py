@@ -76,6 +76,7 @@ class ItemStore:
         # A pinned version never changes, so its vectors can be cached as they are.
         self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vector_cache_size = vector_cache_size
+        self._category_cache: OrderedDict[str, list[str]] = OrderedDict()
 
     def count(self) -> int:
         return self.table.count_rows()
@@ -111,6 +112,17 @@ class ItemStore:
         )
         matrix = vector_matrix(rows)
         return dict(zip(rows["item_id"].to_pylist(), matrix))
+
+    def categories(self, item_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Categories by id (cached: a pinned version never changes); ids not in the table are absent."""
+        missing = sorted(set(item_ids) - self._category_cache.keys())
+        if missing:
+            rows = (self.table.search().where(f"item_id IN {sql_string_list(missing)}")
+                    .select(["item_id", "categories"]).limit(len(missing)).to_arrow().to_pylist())
+            self._category_cache.update((r["item_id"], r["categories"] or []) for r in rows)
+            while len(self._category_cache) > self._vector_cache_size:
+                self._category_cache.popitem(last=False)
+        return {i: self._category_cache[i] for i in item_ids if i in self._category_cache}
 
     def catalog_rows(self, item_ids: Sequence[str]) -> dict[str, dict]:
         """Catalogue fields (item_id, title, year, categories, description) of the ids in the table."""

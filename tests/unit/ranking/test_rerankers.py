@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from rec.ranking.rerankers import PopularityReranker
+from rec.interest.shard import UserProfile
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.rerankers import CalibrationReranker, PopularityReranker
 from rec.storage.items_table import ScoredItem
+from rec.storage.new_item_log import NewItem
 
 
 def _item(item_id: str, score: float, popularity: float) -> ScoredItem:
@@ -30,3 +34,37 @@ def test_popularity_rerank_needs_its_candidates_and_applies_to_the_interest_vect
 def test_items_without_popularity_keep_their_score():
     item = _item("new", 0.3, 0.0)
     assert PopularityReranker(weight=5.0, candidates=1).rerank([item], 1, None) == [item]
+
+
+def _catalog() -> Candidates:
+    """Ten items: a0..a4 in A, b0..b4 in B (vectors unused here)."""
+    items = InMemoryItems(2)
+    catalog = [NewItem(f"{c}{n}", f"{c}{n}", categories=(c.upper(),)) for c in "ab" for n in range(5)]
+    items.add(catalog, np.ones((10, 2)))
+    return Candidates(items, InMemoryItems(2))
+
+
+def _profile(recent: tuple[str, ...]) -> UserProfile:
+    return UserProfile("u", None, frozenset(recent), recent, tuple(0.0 for _ in recent), len(recent))
+
+
+def test_calibration_makes_the_mix_follow_the_recent_items():
+    # B items score higher, but the last items liked were A, A, A, B: the mix should be 3/4 A.
+    pool = [_item(f"b{n}", 1.0 - 0.01 * n, 0.0) for n in range(5)] + [_item(f"a{n}", 0.5 - 0.01 * n, 0.0)
+                                                                      for n in range(5)]
+    pool = [ScoredItem(i.item_id, i.title, i.score, [i.item_id[0].upper()]) for i in pool]
+    profile = _profile(("a9", "a8", "a7", "b9"))  # ids outside the pool: only their categories count
+    catalog = _catalog()
+    catalog.new_items.add([NewItem(i, i, categories=(i[0].upper(),)) for i in ("a9", "a8", "a7", "b9")], np.ones((4, 2)))
+    calibrated = CalibrationReranker(catalog, weight=0.9, recent=10, candidates=10).rerank(pool, 4, profile)
+    assert sorted(i.item_id[0] for i in calibrated) == ["a", "a", "a", "b"]
+    assert [i.item_id for i in calibrated if i.item_id.startswith("a")] == ["a0", "a1", "a2"]  # best first within A
+    plain = CalibrationReranker(catalog, weight=0.0, recent=10, candidates=10).rerank(pool, 4, profile)
+    assert [i.item_id for i in plain] == ["b0", "b1", "b2", "b3"]  # weight 0: the scores alone
+
+
+def test_calibration_leaves_users_without_positive_history_alone():
+    pool = [_item("b0", 1.0, 0.0), _item("a0", 0.5, 0.0)]
+    reranker = CalibrationReranker(_catalog(), weight=0.9, recent=10, candidates=10)
+    assert reranker.rerank(pool, 2, _profile(())) == pool and reranker.pool(2, _profile(())) == 2
+    assert reranker.pool(2, _profile(("a1",))) == 10
