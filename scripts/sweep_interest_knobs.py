@@ -1,0 +1,63 @@
+"""Validation NDCG@10 against interest-following, for one ranking knob of the `interest` section.
+
+    PYTHONPATH=. .venv/bin/python scripts/sweep_interest_knobs.py text_blend 0 0.25 0.5 1 \
+        [--set blend_history=10] [--config configs/base.yaml] [--model /tmp/valid_model]
+
+Needs the embed job. Validation needs a model that never saw the validation
+events: the first run trains one with the config's train.model but without
+the refit on train + valid (about 3 to 5 minutes on 2 cores) and saves it to
+--model; later runs load it. For each value: validation NDCG@10 and HR@10 of
+the service's pipeline (rec/ranking/pipeline.py) over the leave-one-out split,
+and the scenario shares (rec/evaluation/scenarios.py), one Markdown row each.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from rec.config import InterestConfig, load_config
+from rec.evaluation.harness import interest_model_scores, load_eval_data, service_pipeline, train_counts
+from rec.evaluation.metrics import rank_users, summarize
+from rec.evaluation.scenarios import run_scenarios
+from rec.interest.model import load_model, save_model
+from rec.interest.training import fit_on_split
+from rec.registry.encoders import resolve_encoder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("knob", help="a key of the interest section, e.g. text_blend or calibration_weight")
+    parser.add_argument("values", type=float, nargs="+", help="values to try")
+    parser.add_argument("--set", action="append", default=[], help="another interest key=value held fixed")
+    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
+    parser.add_argument("--model", default="/tmp/valid_model", help="the train-only model's folder (made if absent)")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    live = resolve_encoder(config.encoder, config.paths)
+    data, _ = load_eval_data(config.paths.lancedb_uri, live.items_table, live.items_table_version,
+                             config.evaluate.events_path)
+    if not Path(args.model, "config.json").exists():
+        model, _ = fit_on_split(data.split, data.item_index, data.item_vectors,
+                                config.train.model.model_copy(update={"refit_with_valid": False}))
+        save_model(model, args.model)
+    model = load_model(args.model)
+    fixed = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    counts = train_counts(data, data.split)
+    print("| setting | valid NDCG@10 | valid HR@10 | A after 10 A | B after 10 A + 5 B | B after 10 A + 10 B |")
+    print("|---|---|---|---|---|---|")
+    for value in args.values:
+        interest = InterestConfig.model_validate({**config.interest.model_dump(), **fixed, args.knob: value})
+        scores = interest_model_scores(model, data, data.split, False, interest)
+        valid = summarize(rank_users(scores, data.split, data.item_index, "valid"))
+        rows = {(r.likes_a, r.likes_b): r for r in run_scenarios(
+            service_pipeline(data, data.split, interest, model), data, counts, interest, config.history_length)}
+        setting = ", ".join(f"{k} {v:g}" for k, v in {**fixed, args.knob: value}.items())
+        print(f"| {setting} | {valid['NDCG@10']:.4f} | {valid['HR@10']:.4f} | {rows[(10, 0)].share_a:.2f} | "
+              f"{rows[(10, 5)].share_b:.2f} | {rows[(10, 10)].share_b:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
