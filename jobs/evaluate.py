@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
 
 from rec.registry import encoders as registry  # noqa: E402
 from jobs.cli import run_config_job  # noqa: E402
@@ -32,6 +33,8 @@ from rec.evaluation.harness import (  # noqa: E402
 )
 from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
 from rec.evaluation.metrics import ScoreFn  # noqa: E402
+from rec.evaluation.new_users import K_VALUES, new_user_split, new_user_table, rank_prefixes, summarise  # noqa: E402
+from rec.evaluation.new_users import methods as new_user_methods  # noqa: E402
 from rec.evaluation.scenarios import ScenarioRow, run_scenarios, scenario_table  # noqa: E402
 from rec.interest.model import InterestEvolutionModel, load_model  # noqa: E402
 from rec.interest.training import fit_on_split  # noqa: E402
@@ -114,6 +117,18 @@ def scenario_results(config: RecConfig, data: EvalData) -> dict[str, list[Scenar
             for name, pipeline in pipelines.items()}
 
 
+def new_user_results(config: RecConfig, data: EvalData) -> dict[str, dict[int, dict[str, float]]]:
+    """The new-user protocol, pooled over evaluate.new_user_seeds: per method and k, HR/NDCG@10."""
+    ranks: dict[str, dict[int, list[np.ndarray]]] = {}
+    for seed in config.evaluate.new_user_seeds:
+        split = new_user_split(data.split, config.evaluate.new_user_fraction, seed)
+        scores = new_user_methods(data, split, config.interest, config.train.model, config.evaluate.recency_tau)
+        for name, score in scores.items():
+            for k in K_VALUES:
+                ranks.setdefault(name, {}).setdefault(k, []).append(rank_prefixes(score, split, data.item_index, k))
+    return {name: {k: summarise(np.concatenate(parts)) for k, parts in by_k.items()} for name, by_k in ranks.items()}
+
+
 def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) -> dict:
     """Evaluate all models; returns the summary that main() prints."""
     started = time.perf_counter()
@@ -143,6 +158,13 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
             mlflow.log_metrics({f"scenario_{key}_{r.likes_a}A_{r.likes_b}B_share_{'B' if r.likes_b else 'A'}":
                                 r.share_b if r.likes_b else r.share_a for r in rows})
         scenario = scenario_table(scenarios)
+        new_users = new_user_results(config, data) if config.evaluate.new_user_seeds else {}
+        for name, by_k in new_users.items():
+            key = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+            mlflow.log_metrics({f"new_user_{key}_k{k}_NDCG_at_10": m["NDCG@10"] for k, m in by_k.items()})
+        if new_users:
+            scenario += ("\n\nNew users (held out of training; seeds " + str(config.evaluate.new_user_seeds)
+                         + "): NDCG@10 of event k + 1 from the first k\n\n" + new_user_table(new_users))
         (report_dir / "evaluation.md").write_text(table + "\n\nInterest-following scenarios: top-10 share of "
                                                   "category A / B (rec/evaluation/scenarios.py)\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")

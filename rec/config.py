@@ -195,6 +195,10 @@ class EvaluateConfig(_Strict):
     cold_fraction: float = Field(ge=0, lt=1, description="items made cold for the cold-item protocol")
     seed: int
     recency_tau: float = Field(gt=0, description="tau of the recency-weighted embedding baseline")
+    # The new-user protocol (rec/evaluation/new_users.py): this share of users held out of
+    # training, once per seed (a model is trained for each); [] = skip it.
+    new_user_fraction: float = Field(gt=0, lt=1)
+    new_user_seeds: list[int]
 
 
 class SequenceModelConfig(_Strict):
