@@ -28,7 +28,7 @@ from rec.registry import encoders as registry  # noqa: E402
 from jobs.cli import run_config_job  # noqa: E402
 from rec.config import InterestConfig, RecConfig  # noqa: E402
 from rec.evaluation.harness import (  # noqa: E402
-    EvalData, ModelFactory, baseline_factories, evaluate_model, interest_model_scores,
+    EvalData, ModelFactory, baseline_factories, calibration_table, evaluate_model, interest_model_scores,
     load_eval_data, make_cold_split, markdown_table, service_pipeline, train_counts,
 )
 from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
@@ -157,7 +157,9 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
             key = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
             mlflow.log_metrics({f"scenario_{key}_{r.likes_a}A_{r.likes_b}B_share_{'B' if r.likes_b else 'A'}":
                                 r.share_b if r.likes_b else r.share_a for r in rows})
-        scenario = scenario_table(scenarios)
+        scenario = ("Calibration on real users (rec/evaluation/calibration.py)\n\n" + calibration_table(results)
+                    + "\n\nInterest-following scenarios: top-10 share of category A / B\n\n"
+                    + scenario_table(scenarios))
         new_users = new_user_results(config, data) if config.evaluate.new_user_seeds else {}
         for name, by_k in new_users.items():
             key = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
@@ -165,8 +167,7 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
         if new_users:
             scenario += ("\n\nNew users (held out of training; seeds " + str(config.evaluate.new_user_seeds)
                          + "): NDCG@10 of event k + 1 from the first k\n\n" + new_user_table(new_users))
-        (report_dir / "evaluation.md").write_text(table + "\n\nInterest-following scenarios: top-10 share of "
-                                                  "category A / B (rec/evaluation/scenarios.py)\n\n" + scenario + "\n")
+        (report_dir / "evaluation.md").write_text(table + "\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
     print(table + "\n\n" + scenario)

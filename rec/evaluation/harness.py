@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from rec.config import InterestConfig
 from rec.evaluation import baselines
+from rec.evaluation.calibration import calibration
 from rec.evaluation.metrics import ScoreFn, rank_users, summarize
 from rec.evaluation.splits import ColdItemSplit, IdIndex, LeaveOneOutSplit, cold_item_split, leave_one_out_split
 from rec.interest.model import InterestEvolutionModel
@@ -202,7 +203,11 @@ def baseline_factories(data: EvalData, interest: InterestConfig, recency_tau: fl
 
 def evaluate_model(factory: ModelFactory, data: EvalData, cold: ColdItemSplit | None) -> dict[str, float]:
     """Test metrics, validation NDCG@10 and, given a cold split, cold/warm HR and NDCG."""
-    metrics = summarize(rank_users(factory(data.split, True), data.split, data.item_index, "test"))
+    test = rank_users(factory(data.split, True), data.split, data.item_index, "test")
+    metrics = summarize(test)
+    if data.item_categories:
+        metrics.update({f"calibration_{k}": v for k, v in calibration(
+            test, data.split, data.item_index, data.item_categories).items()})
     valid = summarize(rank_users(factory(data.split, False), data.split, data.item_index, "valid"))
     metrics["valid_NDCG@10"] = valid["NDCG@10"]
     if cold is not None:
@@ -217,6 +222,19 @@ def evaluate_model(factory: ModelFactory, data: EvalData, cold: ColdItemSplit | 
 
 def make_cold_split(data: EvalData, fraction: float, seed: int) -> ColdItemSplit:
     return cold_item_split(data.split, data.item_index, fraction=fraction, seed=seed)
+
+
+def calibration_table(results: dict[str, dict[str, float]]) -> str:
+    """One row per model: KL(recent mix || top-10 mix), and the focused users' shares."""
+    header = ["model", "KL (lower: calibrated)", "focused users", "top-10 share of their category",
+              "next item in it", "ratio"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, m in results.items():
+        if "calibration_KL" in m:
+            lines.append(f"| {name} | {m['calibration_KL']:.3f} | {m['calibration_focused_users']:.0f} | "
+                         f"{m['calibration_focused_top10_share']:.2f} | {m['calibration_focused_next_share']:.2f} | "
+                         f"{m['calibration_focused_ratio']:.2f} |")
+    return "\n".join(lines)
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
