@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rec.evaluation.baselines import embedding_last_scores, item_knn_scores, popularity_scores
 from rec.catalog.movielens import load_movielens
 from rec.evaluation.metrics import evaluate_scores, rank_users, summarize
-from rec.config import SequenceModelConfig, load_config
+from rec.config import load_config
+from rec.interest.model_config import SequenceModelConfig
 from rec.interest.model import save_model
 from rec.interest.training import fit_on_split, model_score_fn
 from rec.evaluation.splits import IdIndex, cold_item_split, leave_one_out_split

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rec.config import InterestConfig, SequenceModelConfig
+from rec.config import InterestConfig
+from rec.interest.model_config import SequenceModelConfig
 from rec.evaluation import baselines
 from rec.evaluation.harness import EvalData, pipeline_score_fn, service_pipeline
 from rec.evaluation.metrics import rank_targets

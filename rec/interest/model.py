@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rec.config import SequenceModelConfig
+from rec.interest.model_config import SequenceModelConfig
 from rec.interest.layers import CausalBlock, FastDropout, log_time_buckets, lookup, relative_times, run_positions
 
 CONFIG_FILE = "config.json"
