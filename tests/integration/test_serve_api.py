@@ -15,11 +15,14 @@ pytestmark = pytest.mark.ray
 
 
 def _items_of(config: RecConfig, genre: str, without: str = "") -> list[dict]:
+    """The catalogue's items of `genre`, in item_id order: the embed job's actors write
+    rows in whatever order they finish, so table order would pick other items each run."""
     rows = lancedb.connect(config.paths.lancedb_uri).open_table("items").to_arrow()
-    return [
-        r for r in rows.select(["item_id", "title", "categories"]).to_pylist()
-        if genre in (r["categories"] or []) and without not in (r["categories"] or [])
-    ]
+    return sorted(
+        (r for r in rows.select(["item_id", "title", "categories"]).to_pylist()
+         if genre in (r["categories"] or []) and without not in (r["categories"] or [])),
+        key=lambda r: int(r["item_id"]),
+    )
 
 
 def _log_lines(config: RecConfig) -> int:
