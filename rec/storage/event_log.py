@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rec.storage.jsonl import append_durably, cut_torn_tail, read_records, rewrite_durably
+from rec.storage.jsonl import UserRecordFile, read_records
 
 log = logging.getLogger(__name__)
 
@@ -35,41 +35,22 @@ def shard_log_path(log_dir: str | Path, shard: int) -> Path:
 
 
 class EventLogWriter:
-    """Appends batches to one log file, durably."""
+    """Appends batches of events to one log file, durably."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        cut_torn_tail(self.path)
-        self._file = open(self.path, "ab")
+        self.file = UserRecordFile(path)
+        self.path = self.file.path
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
         """Write `events` and fsync; when this returns they survive a crash."""
-        if not events:
-            return
-        append_durably(self._file, (asdict(e) for e in events))
+        self.file.append([asdict(e) for e in events])
 
     def remove_user(self, user_id: str) -> int:
-        """Rewrite the file without `user_id`'s events (the right to be forgotten).
-
-        The new file is written beside the old one, fsynced and renamed over it,
-        so a crash leaves either the old log or the new one, never half of one.
-        Returns how many events were removed.
-        """
-        self._file.close()
-        kept, removed = [], 0
-        for event in read_log(self.path):
-            if event.user_id == user_id:
-                removed += 1
-            else:
-                kept.append(event)
-        if removed:
-            rewrite_durably(self.path, (asdict(e) for e in kept))
-        self._file = open(self.path, "ab")
-        return removed
+        """Rewrite the file without `user_id`'s events; returns how many were removed."""
+        return self.file.remove_user(user_id)
 
     def close(self) -> None:
-        self._file.close()
+        self.file.close()
 
 
 def read_log(path: str | Path) -> Iterator[LoggedEvent]:

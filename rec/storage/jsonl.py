@@ -1,5 +1,5 @@
 """Append-only JSON-lines files, durable when an append returns: the one writer
-shared by the event log and the new-items log.
+shared by the event log, the stated-interests log and the new-items log.
 
 A batch is written and fsynced as a whole (group commit). A crash can leave a
 torn last line (one without its newline); readers stop before it and a
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -85,3 +85,36 @@ def complete_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
     without its newline is still being written (or torn) and is left for later."""
     end = data.rfind(b"\n") + 1
     return [json.loads(line) for line in data[:end].splitlines()], end
+
+
+class UserRecordFile:
+    """One file of users' records (each has a "user_id"), appended to by its only writer."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut_torn_tail(self.path)
+        self._file = open(self.path, "ab")
+
+    def append(self, records: Sequence[dict[str, Any]]) -> None:
+        """Write `records` and fsync; when this returns they survive a crash."""
+        if records:
+            append_durably(self._file, records)
+
+    def remove_user(self, user_id: str) -> int:
+        """Rewrite the file without `user_id`'s records (the right to be forgotten): a crash
+        leaves either the old file or the new one (rewrite_durably). Returns how many went."""
+        self._file.close()
+        kept, removed = [], 0
+        for record in read_records(self.path):
+            if record["user_id"] == user_id:
+                removed += 1
+            else:
+                kept.append(record)
+        if removed:
+            rewrite_durably(self.path, kept)
+        self._file = open(self.path, "ab")
+        return removed
+
+    def close(self) -> None:
+        self._file.close()
