@@ -16,26 +16,14 @@ import argparse
 import numpy as np
 
 from rec.config import RecConfig, load_config
-from rec.interest.queries import ModelQueries
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
-from rec.ranking.candidates import Candidates, InMemoryItems
-from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest
-from rec.registry.encoders import resolve_encoder
-from rec.registry.interest_models import resolve_interest_model
-from rec.storage.items_table import ItemStore
+from scripts.champion import champion_pipeline
 
 
 def probe(config: RecConfig, weight: float, users: int) -> str:
-    encoder = resolve_encoder(config.encoder, config.paths)
-    store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
-    champion = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
-    queries = ModelQueries.from_dir(champion.model_dir)
-    scoring = ItemStore(config.paths.lancedb_uri, champion.scoring_table, champion.scoring_table_version)
-    interest = config.interest.model_copy(update={"dislike_weight": weight})
-    pipeline = build_pipeline(interest, Candidates(store, InMemoryItems(store.dim)), store.popular(1000),
-                              (queries, Candidates(scoring, InMemoryItems(queries.dim)), champion.tag))
+    _, store, pipeline = champion_pipeline(config, config.interest.model_copy(update={"dislike_weight": weight}))
     pool = [item.item_id for item in store.popular(300)]
     rng = np.random.default_rng(0)
     moves, kept = [], []

@@ -1,0 +1,29 @@
+"""The ranking pipeline the service builds over the live encoder's items table and the
+champion interest model, in memory for the probes (scripts/probe_*.py)."""
+
+from __future__ import annotations
+
+from rec.config import InterestConfig, RecConfig
+from rec.interest.queries import ModelQueries
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.pipeline import RankingPipeline, build_pipeline
+from rec.registry.encoders import EncoderVersion, resolve_encoder
+from rec.registry.interest_models import resolve_interest_model
+from rec.storage.items_table import ItemStore
+
+
+def champion_pipeline(
+    config: RecConfig, interest: InterestConfig, with_model: bool = True,
+) -> tuple[EncoderVersion, ItemStore, RankingPipeline]:
+    """The live encoder, its pinned items table and the service's pipeline over them, with
+    the champion interest model (or without: the per-event vector alone)."""
+    encoder = resolve_encoder(config.encoder, config.paths)
+    store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
+    model = None
+    if with_model:
+        champion = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
+        queries = ModelQueries.from_dir(champion.model_dir)
+        scoring = ItemStore(config.paths.lancedb_uri, champion.scoring_table, champion.scoring_table_version)
+        model = (queries, Candidates(scoring, InMemoryItems(queries.dim)), champion.tag)
+    text = Candidates(store, InMemoryItems(store.dim))
+    return encoder, store, build_pipeline(interest, text, store.popular(config.serve.popular_pool), model)
