@@ -125,13 +125,18 @@ class InterestConfig(_Strict):
     dislike_weight: float = Field(ge=0)
     dislike_floor: float = Field(ge=0, lt=1)
     dislike_candidates: int = Field(ge=1)
-    # The top-k's category mix follows the last `calibration_recent` positive items' (Steck's
-    # calibrated re-rank over the best `calibration_candidates`); weight 0 = off, 1 = mix only.
     # The interest model blended with this vector: z(model) + text_blend * z(cosine) over the
     # best `blend_candidates` of each; 0 = the model alone.
     text_blend: float = Field(ge=0)
     blend_candidates: int = Field(ge=1)
     blend_history: int = Field(ge=0, description="> 0: text_blend shrinks as blend_history / events beyond it")
+    # A stated interest (rec/interest/stated.py) makes 0.5 ** (positive events / half-life)
+    # of the interest vector; with the model live, the blend above gains that share times
+    # stated_model_weight.
+    stated_half_life_events: float = Field(gt=0)
+    stated_model_weight: float = Field(ge=0)
+    # The top-k's category mix follows the last `calibration_recent` positive items' (Steck's
+    # calibrated re-rank over the best `calibration_candidates`); weight 0 = off, 1 = mix only.
     calibration_weight: float = Field(ge=0, le=1)
     calibration_recent: int = Field(ge=1)
     calibration_candidates: int = Field(ge=1)

@@ -23,9 +23,10 @@ from serve.http import CATEGORY_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
-    EventIn, EventsAccepted, ItemIn, ItemsAccepted, Recommendations, ReloadResult, TextQuery, UserDeleted,
-    VersionInfo, as_batch, distinct_items, problem_responses, rank_request,
+    EventIn, EventsAccepted, ItemIn, ItemsAccepted, Recommendations, ReloadResult, StatedInterestIn,
+    StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items, problem_responses, rank_request,
 )
+from serve.stated_vectors import StatedVectors
 from serve.user_state import UserShards
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Ingress:
     ) -> None:
         self.config, self.shards, self.query_encoder = config, UserShards(shards), query_encoder
         self.new_items = NewItemPlacer(config, query_encoder)
+        self.stated = StatedVectors(query_encoder)
         self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items)
         await self.versions.start()
 
@@ -115,24 +117,55 @@ class Ingress:
     ) -> Recommendations:
         """Top-k items for the user's current interest, without items they already touched:
         from the interest model when one is live and knows the user's items, else from
-        the per-event interest vector; a user with no positive event gets popular items."""
+        the per-event interest vector; a user with no positive event gets popular items.
+        A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
+        the user's positive events, so a new user who stated one is answered from it."""
         request = rank_request(k, category, self.config.serve)
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
+        profile = await self.stated.attach(profile, live.encoder)
         ranking = live.pipeline.recommend(profile, request)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile)
+
+    @api.put(
+        "/users/{user_id}/interests", response_model=StatedInterestOut, summary="Set what the user says they like",
+        responses=problem_responses(401, 413, 422, 503),
+    )
+    async def state_interest(
+        self, body: StatedInterestIn, user_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
+    ) -> StatedInterestOut:
+        """Set the user's stated interest, e.g. {"text": "horror films with monsters"}; an empty
+        text clears it. Logged durably (fsynced) before the 2xx and part of the user's state:
+        their recommendations follow it at once, and their own events take over as they act."""
+        self._check_key(x_api_key)
+        text = body.cleaned(self.config.serve)
+        if text:
+            live = await self.versions.current()
+            try:  # embedded before it is logged: a text the encoder cannot take is never stored
+                await self.stated.vector(text, live.encoder)
+            except Exception as exc:
+                log.exception("PUT /users/{id}/interests failed")
+                raise HTTPException(503, f"interest not stated, nothing was logged: {exc!r}") from None
+        stated = await self.shards.state_interest(user_id, text)
+        return StatedInterestOut(user_id=user_id, text=stated.text)
+
+    @api.get("/users/{user_id}/interests", response_model=StatedInterestOut, responses=problem_responses(422))
+    async def stated_interest(self, user_id: str = Path(pattern=ID_PATTERN)) -> StatedInterestOut:
+        """The user's stated interest ('' when they stated none or cleared it)."""
+        return StatedInterestOut(user_id=user_id, text=await self.shards.stated_text(user_id))
 
     @api.delete("/users/{user_id}", response_model=UserDeleted, responses=problem_responses(401, 422))
     async def delete_user(
         self, user_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
     ) -> UserDeleted:
-        """Remove the user's state and events from the live store and the event log at once;
-        a later recommendation for them is a cold start."""
+        """Remove the user's state, events and stated interest from the live store and the logs
+        at once; a later recommendation for them is a cold start."""
         self._check_key(x_api_key)
-        removed = await self.shards.delete_user(user_id)
-        return UserDeleted(user_id=user_id, deleted_events=removed)
+        forgotten = await self.shards.delete_user(user_id)
+        return UserDeleted(user_id=user_id, deleted_events=forgotten.events,
+                           deleted_stated_interest=forgotten.stated_interest)
 
     @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:

@@ -149,6 +149,26 @@ class ItemsAccepted(BaseModel):
 class UserDeleted(BaseModel):
     user_id: str
     deleted_events: int
+    deleted_stated_interest: bool = Field(description="whether a stated interest was removed too")
+
+
+class StatedInterestIn(BaseModel):
+    """What the user says they like, in their words; an empty text clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="e.g. 'horror films with monsters'; '' clears it")
+
+    def cleaned(self, config: ServeConfig) -> str:
+        """The text as stored: trimmed ("" = clear), at most serve.max_text_chars."""
+        if len(self.text) > config.max_text_chars:
+            raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
+        return self.text.strip()
+
+
+class StatedInterestOut(BaseModel):
+    user_id: str
+    text: str = Field(description="the user's stated interest ('' = none)")
 
 
 class TextQuery(BaseModel):

@@ -17,7 +17,8 @@ from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup
 from rec.storage.new_item_log import NewItemLog, new_items_log_path
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
-from rec.interest.shard import ApplyResult, IncomingEvent, UserProfile, UserShard, shard_of
+from rec.interest.shard import ApplyResult, IncomingEvent, UserForgotten, UserProfile, UserShard, shard_of
+from rec.storage.stated_interests import StatedInterest
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,14 @@ class UserShardDeployment:
         """The user's state in `live`'s vector space; the profile names the version."""
         return self.state.profile(user_id, self._hold(live))
 
-    async def delete_user(self, user_id: str) -> int:
+    async def state_interest(self, user_id: str, text: str) -> StatedInterest:
+        """Log the user's stated interest durably and hold it ("" clears it)."""
+        return self.state.state_interest(user_id, text)
+
+    async def stated_text(self, user_id: str) -> str:
+        return self.state.stated_text(user_id)
+
+    async def delete_user(self, user_id: str) -> UserForgotten:
         return self.state.delete_user(user_id)
 
 
@@ -110,7 +118,13 @@ class UserShards:
     async def profile(self, user_id: str, live: EncoderVersion) -> UserProfile:
         return await self.of(user_id).profile.remote(user_id, live)
 
-    async def delete_user(self, user_id: str) -> int:
+    async def state_interest(self, user_id: str, text: str) -> StatedInterest:
+        return await self.of(user_id).state_interest.remote(user_id, text)
+
+    async def stated_text(self, user_id: str) -> str:
+        return await self.of(user_id).stated_text.remote(user_id)
+
+    async def delete_user(self, user_id: str) -> UserForgotten:
         return await self.of(user_id).delete_user.remote(user_id)
 
     async def prepare(self, live: EncoderVersion) -> None:

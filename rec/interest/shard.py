@@ -27,6 +27,7 @@ import numpy as np
 
 from rec.config import InterestConfig
 from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, shard_log_path
+from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
 from rec.interest.rule import InterestState, apply_event, query_vector
 
 log = logging.getLogger(__name__)
@@ -62,16 +63,22 @@ class UserProfile:
     n_events: int
     encoder_version: str = ""  # the vector space `interest` is in
     recent_negatives: tuple[str, ...] = ()  # latest dislikes and skips, oldest first
+    stated_text: str = ""  # what the user said they like ("" = nothing)
+    # Its unit vector (D,) in `encoder_version`'s space: set by whoever holds that encoder
+    # (the ingress), None until then. `interest` is behaviour alone; the pipeline blends them.
+    stated: np.ndarray | None = None
 
 
-def user_profile(user_id: str, state: InterestState | None, encoder_version: str = "") -> UserProfile:
+def user_profile(
+    user_id: str, state: InterestState | None, encoder_version: str = "", stated_text: str = "",
+) -> UserProfile:
     """What ranking reads of a user's state (an empty profile for None: a new user)."""
     if state is None:
-        return UserProfile(user_id, None, frozenset(), (), (), 0, encoder_version)
+        return UserProfile(user_id, None, frozenset(), (), (), 0, encoder_version, stated_text=stated_text)
     return UserProfile(
         user_id, query_vector(state), frozenset(state.seen_items),
         tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, encoder_version,
-        tuple(state.recent_negatives),
+        tuple(state.recent_negatives), stated_text,
     )
 
 
@@ -79,6 +86,14 @@ def user_profile(user_id: str, state: InterestState | None, encoder_version: str
 class ApplyResult:
     accepted: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class UserForgotten:
+    """What deleting a user removed."""
+
+    events: int  # logged events
+    stated_interest: bool  # whether they had one
 
 
 @dataclass
@@ -139,6 +154,12 @@ class UserShard:
         if lookup is not None:
             self.prepare(encoder_version, dim, lookup, events)
         self.writer = EventLogWriter(shard_log_path(log_dir, shard))
+        # Stated interests are text, the same in every vector space: held once.
+        self.stated: dict[str, StatedInterest] = {
+            user: stated for user, stated in read_stated_interests(log_dir).items()
+            if shard_of(user, n_shards) == shard
+        }
+        self.stated_log = StatedInterestLog(stated_log_path(log_dir, shard))
 
     def _own_events(self) -> list[LoggedEvent]:
         return [e for e in read_all_logs(self.log_dir) if shard_of(e.user_id, self.n_shards) == self.shard]
@@ -226,19 +247,35 @@ class UserShard:
         used); empty for an unknown user."""
         space = self._space(encoder_version)
         tag = space.encoder_version if space else (encoder_version or "")
-        return user_profile(user_id, space.states.get(user_id) if space else None, tag)
+        return user_profile(user_id, space.states.get(user_id) if space else None, tag, self.stated_text(user_id))
 
-    def delete_user(self, user_id: str) -> int:
-        """Forget a user: their events leave this shard's log and their state is dropped.
+    def stated_text(self, user_id: str) -> str:
+        """What the user stated they like ("" = nothing)."""
+        stated = self.stated.get(user_id)
+        return stated.text if stated else ""
 
-        Returns how many logged events were removed. (Events written under an
-        earlier shard count, in other shards' files, are not touched.)
-        """
+    def state_interest(self, user_id: str, text: str) -> StatedInterest:
+        """Log the user's stated interest durably, then hold it; "" clears it."""
+        stated = StatedInterest(user_id, text, time.time())
+        self.stated_log.append(stated)  # durable before it is held or acked
+        if text:
+            self.stated[user_id] = stated
+        else:
+            self.stated.pop(user_id, None)
+        return stated
+
+    def delete_user(self, user_id: str) -> UserForgotten:
+        """Forget a user: their events and stated interest leave this shard's logs and their
+        state is dropped. (Lines written under an earlier shard count, in other shards'
+        files, are not touched.)"""
         removed = self.writer.remove_user(user_id)
+        had_stated = self.stated.pop(user_id, None) is not None
+        self.stated_log.remove_user(user_id)
         for space in self.spaces.values():
             space.states.pop(user_id, None)
         self.event_keys = {key for key in self.event_keys if key[0] != user_id}
-        return removed
+        return UserForgotten(removed, had_stated)
 
     def close(self) -> None:
         self.writer.close()
+        self.stated_log.close()

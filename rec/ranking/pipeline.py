@@ -1,7 +1,8 @@
 """The ranking pipeline that the Serve app and the offline harness both call.
 
-    profile -> policy: the first strategy that can answer -> its candidates
-            -> the re-rankers that apply to it -> top-k, naming the strategy
+    profile -> its stated interest blended in -> policy: the first strategy that can
+            answer -> its candidates -> the re-rankers that apply to it -> top-k,
+            naming the strategy
 
 The live app builds one per live bundle (serve/live.py) over the pinned
 LanceDB tables; the harness (rec/evaluation/harness.py) builds one with
@@ -19,6 +20,7 @@ import numpy as np
 from rec.config import InterestConfig
 from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
+from rec.interest.stated import with_stated_interest
 from rec.ranking.candidates import Candidates
 from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, PopularityReranker, Reranker
 from rec.ranking.strategies import (
@@ -39,11 +41,15 @@ class Ranking:
 class RankingPipeline:
     """Strategies tried in order (the policy), then the re-ranker chain."""
 
-    def __init__(self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = ()) -> None:
+    def __init__(
+        self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = (), stated_half_life_events: float = 1.0,
+    ) -> None:
         self.strategies, self.rerankers = list(strategies), list(rerankers)
+        self.stated_half_life_events = stated_half_life_events
 
     def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
         """Top-k for the user, without the items they already touched."""
+        profile = with_stated_interest(profile, self.stated_half_life_events)
         request = RankRequest(request.k, request.categories, request.exclude | profile.seen_items)
         for strategy in self.strategies:
             chain = self._chain(strategy.name)
@@ -91,7 +97,9 @@ def build_pipeline(
         queries, scoring, version = model
         strategies.append(InterestModelStrategy(queries, scoring, version, text=text,
                                                 text_weight=interest.text_blend, blend_candidates=interest.blend_candidates,
-                                                blend_history=interest.blend_history))
+                                                blend_history=interest.blend_history,
+                                                stated_weight=interest.stated_model_weight,
+                                                stated_half_life_events=interest.stated_half_life_events))
     strategies += [InterestVectorStrategy(text), PopularStrategy(popular)]
     rerankers: list[Reranker] = []
     if interest.popularity_weight > 0:
@@ -102,4 +110,4 @@ def build_pipeline(
     if interest.calibration_weight > 0:
         rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
                                              interest.calibration_candidates))
-    return RankingPipeline(strategies, rerankers)
+    return RankingPipeline(strategies, rerankers, interest.stated_half_life_events)

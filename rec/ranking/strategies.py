@@ -14,6 +14,7 @@ import numpy as np
 
 from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
+from rec.interest.stated import stated_share
 from rec.ranking.candidates import Candidates
 from rec.storage.items_table import ScoredItem
 
@@ -44,6 +45,8 @@ class InterestModelStrategy:
     `blend_candidates` of each are pooled and ranked by z(model score) + w * z(cosine of
     the interest vector), each standardised over the pool, so the list also follows the
     latest events' text (the model reads the history, but weighs what is usually next).
+    A stated interest adds `stated_weight` times its share of the interest vector to w,
+    so what the user said counts most while they have done little.
     """
 
     queries: ModelQueries
@@ -54,12 +57,15 @@ class InterestModelStrategy:
     text_weight: float = 0.0
     blend_candidates: int = 100
     blend_history: int = 0  # > 0: the weight shrinks as blend_history / events beyond that many events
+    stated_weight: float = 0.0
+    stated_half_life_events: float = 1.0
 
     def retrieve(self, profile: UserProfile, request: RankRequest, n: int) -> list[ScoredItem] | None:
         query = self.queries.query_vector(profile.recent_items, profile.recent_timestamps)
         if query is None:  # no item of the history is known to the model
             return None
-        if self.text is None or self.text_weight <= 0 or profile.interest is None:
+        weight = self.blend_weight(profile)
+        if self.text is None or weight <= 0 or profile.interest is None:
             return self.candidates.search(query, n, exclude=request.exclude, categories=request.categories)
         pool = max(n, self.blend_candidates)
         by_model = self.candidates.search(query, pool, exclude=request.exclude, categories=request.categories)
@@ -70,12 +76,16 @@ class InterestModelStrategy:
         ids = [i for i in ids if i in model_vectors and i in text_vectors]
         model = np.array([model_vectors[i] @ query for i in ids])  # (P,)
         text = np.array([text_vectors[i] @ profile.interest for i in ids])  # (P,)
-        weight = self.text_weight
-        if self.blend_history and len(profile.recent_items) > self.blend_history:
-            weight *= self.blend_history / len(profile.recent_items)
         blended = _standardised(model) + weight * _standardised(text)
         order = np.argsort(-blended, kind="stable")[:n]
         return [replace(items[ids[j]], score=float(blended[j])) for j in order]
+
+    def blend_weight(self, profile: UserProfile) -> float:
+        """The weight of the interest vector's cosine against the model's score."""
+        weight = self.text_weight
+        if self.blend_history and len(profile.recent_items) > self.blend_history:
+            weight *= self.blend_history / len(profile.recent_items)
+        return weight + self.stated_weight * stated_share(profile, self.stated_half_life_events)
 
 
 def _standardised(scores: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.ray
 WRITES = [
     ("POST", "/events", {"json": {"user_id": "key-user", "item_id": "50", "type": "like"}}),
     ("POST", "/items", {"json": {"item_id": "key-item", "title": "The Keyless Wonder"}}),
+    ("PUT", "/users/key-user/interests", {"json": {"text": "horror films with monsters"}}),
     ("DELETE", "/users/key-user", {}),
     ("POST", "/admin/reload", {}),
 ]
@@ -28,7 +29,8 @@ def test_writes_without_the_key_are_refused_and_change_nothing(
         assert anonymous.get("/users/key-user/recommendations").status_code == 200  # reads need no key
 
     user = model_client.get("/users/key-user/recommendations").json()
-    assert user["n_events"] == 0 and user["strategy"] == "popular"  # the event was not recorded
+    assert user["n_events"] == 0 and user["strategy"] == "popular"  # the event was not recorded, nor the interest
+    assert model_client.get("/users/key-user/interests").json()["text"] == ""
     unknown = model_client.post("/events", json={"user_id": "key-user", "item_id": "key-item", "type": "like"})
     assert unknown.status_code == 422 and "key-item" in unknown.json()["detail"]  # nor the item added
 

@@ -326,6 +326,9 @@ def test_whole_app_recovers_from_kill_9_of_every_replica(app: DurableApp, tmp_pa
     quiet_clients, busy_clients = Clients(app.url), Clients(app.url)
     quiet_clients.run(make_batches(f"quiet{n_events}", quiet, app.item_ids, 120, threads=2, batch_size=4, seed=3))
     quiet_before = live_profiles(app.config, quiet)
+    stated = {"text": "horror films with monsters"}
+    with httpx.Client(base_url=app.url, timeout=60) as http:  # acked before the kill, so it must survive it
+        assert http.put(f"/users/{quiet[0]}/interests", json=stated).json()["text"] == stated["text"]
     before = replica_pids()
     assert len(before) == INGRESS_REPLICAS + app.config.serve.user_shards + 1, before  # + the query encoder
 
@@ -341,6 +344,7 @@ def test_whole_app_recovers_from_kill_9_of_every_replica(app: DurableApp, tmp_pa
     assert_live_equals_log(app.config, quiet + busy, tmp_path)
     with httpx.Client(base_url=app.url, timeout=60) as http:  # every route answers again
         assert http.get(f"/users/{busy[0]}/recommendations").json()["n_events"] > 0
+        assert http.get(f"/users/{quiet[0]}/interests").json()["text"] == stated["text"]
         assert http.post("/recommendations/text", json={"text": "space adventure", "k": 3}).status_code == 200
     print(f"\n{n_events} events, killed {len(before)} replicas {sorted(before.values())} after "
           f"{run['acked_at_kill']} acks, {busy_clients.resends} resends")

@@ -57,6 +57,7 @@ pytestmark = pytest.mark.ray
 APP = "swap"
 USERS = [f"swap-user-{i}" for i in range(24)]
 CLIENT_THREADS = 4
+STATED_USER, STATED = "stated-swap", "a creature feature on a stormy night"
 LOAD_BEFORE_S, LOAD_AFTER_S = 4.0, 5.0  # client load before the reload and after it returned
 MAX_REQUESTS_PER_THREAD = 1500
 NOISE_SCALE, NOISE_SEED = 0.2, 0  # item vectors: mean cosine ~0.8 to the original's
@@ -231,6 +232,15 @@ def assert_same_states(actual: dict[str, UserProfile], expected: dict[str, UserP
             np.testing.assert_allclose(got.interest, want.interest, atol=1e-6, err_msg=user)
 
 
+def ranked_as_text(http: httpx.Client) -> dict:
+    """The stated user's recommendations, checked equal to POST /recommendations/text of their words."""
+    user = http.get(f"/users/{STATED_USER}/recommendations", params={"k": 10}).json()
+    text = http.post("/recommendations/text", json={"text": STATED, "k": 10}).json()
+    assert user["strategy"] == "interest" and user["encoder_version"] == text["encoder_version"]
+    assert [i["item_id"] for i in user["items"]] == [i["item_id"] for i in text["items"]]
+    return user
+
+
 def reload(http: httpx.Client) -> dict:
     reply = http.post("/admin/reload")
     assert reply.status_code == 200, reply.text
@@ -260,6 +270,12 @@ def test_encoder_swap_under_load_never_mixes_vector_spaces(app: SwapApp, rec_hom
     cosines = [float(old_vectors[i] @ new_vectors[i]) for i in app.item_ids]
     assert np.mean(cosines) < 0.95, "the second encoder should be another vector space"
     assert http.get("/version").json()["encoder_version"] == old.tag  # the alias moved; serve swaps on reload
+
+    # A stated interest is text; each version's encoder embeds it: a user with nothing else
+    # is ranked as the free-text route ranks the same words, before the swap and after it.
+    assert http.put(f"/users/{STATED_USER}/interests", json={"text": STATED}).status_code == 200
+    stated_before = ranked_as_text(http)
+    assert stated_before["encoder_version"] == old.tag
 
     load = Load(app.url, app.item_ids)
 
@@ -295,6 +311,8 @@ def test_encoder_swap_under_load_never_mixes_vector_spaces(app: SwapApp, rec_hom
     assert before and after, "the load should span the swap"
     assert {a.body["encoder_version"] for a in before} == {old.tag}
     assert {a.body["encoder_version"] for a in after} == {new.tag}
+    stated_after = ranked_as_text(http)
+    assert stated_after["encoder_version"] == stated_after["user_state_version"] == new.tag
     during = [a for a in recs if a.ended >= began and a.started <= returned]
     print(f"\n{len(answers)} answers ({len(recs)} recommendations, {len(before)} before the reload, "
           f"{len(during)} during its {result['duration_s']:.2f}s, {len(after)} after), "

@@ -166,7 +166,8 @@ def test_delete_user_forgets_state_and_logged_events(client: httpx.Client, confi
     client.post("/events", json=events).raise_for_status()
     assert client.get("/users/leaving/recommendations").json()["strategy"] == "interest"
     reply = client.delete("/users/leaving")
-    assert reply.status_code == 200 and reply.json() == {"user_id": "leaving", "deleted_events": 3}
+    assert reply.status_code == 200
+    assert reply.json() == {"user_id": "leaving", "deleted_events": 3, "deleted_stated_interest": False}
     after = client.get("/users/leaving/recommendations").json()
     assert after["strategy"] == "popular" and after["n_events"] == 0
     logged = "".join(p.read_text() for p in Path(config.paths.event_log_dir).glob("*.jsonl"))

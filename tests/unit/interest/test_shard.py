@@ -201,7 +201,7 @@ def test_delete_user_removes_state_events_and_survives_rebuild(tmp_path):
     gone, kept = _users_of(0, 1, 2)
     shard = UserShard(0, 1, tmp_path, DIM, CONFIG, lookup)
     shard.apply([_ev("a", gone, "m0"), _ev("b", kept, "m1"), _ev("c", gone, "m2")], VECTORS)
-    assert shard.delete_user(gone) == 2
+    assert shard.delete_user(gone).events == 2
     assert shard.profile(gone).n_events == 0
     assert [e.user_id for e in read_log(shard_log_path(tmp_path, 0))] == [kept]
     # the same event id is new again for a forgotten user, and appends still work
@@ -294,6 +294,47 @@ def test_delete_user_leaves_every_space(tmp_path):
     shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
     shard.prepare("enc/2", DIM, FakeLookup(VECTORS_V2))
     shard.apply([_ev("e1", "u", "m1")], VECTORS, "enc/1")
-    assert shard.delete_user("u") == 1
+    assert shard.delete_user("u").events == 1
     assert shard.profile("u", "enc/1").n_events == shard.profile("u", "enc/2").n_events == 0
     shard.close()
+
+
+def test_a_stated_interest_is_durable_replaced_cleared_and_shared_by_every_space(tmp_path):
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1")
+    shard.prepare("enc/2", DIM, FakeLookup(VECTORS_V2))
+    shard.state_interest("u", "horror films with monsters")
+    shard.state_interest("v", "old musicals")
+    shard.state_interest("v", "space adventures")  # the latest wins
+    shard.state_interest("w", "westerns")
+    shard.state_interest("w", "")  # cleared
+    assert shard.profile("u", "enc/1").stated_text == shard.profile("u", "enc/2").stated_text \
+        == "horror films with monsters"
+    assert shard.profile("u").stated is None  # the vector is the encoder holder's to make
+    shard.close()
+    rebuilt = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS))
+    assert [rebuilt.stated_text(user) for user in ("u", "v", "w")] == ["horror films with monsters", "space adventures", ""]
+
+
+def test_delete_user_removes_the_stated_interest_for_good(tmp_path):
+    gone, kept = _users_of(0, 1, 2)
+    shard = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS))
+    shard.state_interest(gone, "horror")
+    shard.state_interest(kept, "comedy")
+    shard.apply([_ev("a", gone, "m0")], VECTORS)
+    forgotten = shard.delete_user(gone)
+    assert (forgotten.events, forgotten.stated_interest) == (1, True)
+    assert shard.delete_user(gone).stated_interest is False
+    assert shard.profile(gone).stated_text == ""
+    shard.close()
+    rebuilt = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS))
+    assert (rebuilt.stated_text(gone), rebuilt.stated_text(kept)) == ("", "comedy")
+    assert gone not in (tmp_path / "stated-shard-0000.jsonl").read_text()
+
+
+def test_a_stated_interest_follows_its_user_when_the_shard_count_changes(tmp_path):
+    user = _users_of(1, 2, 1)[0]
+    two = UserShard(1, 2, tmp_path, DIM, CONFIG, FakeLookup(VECTORS))
+    two.state_interest(user, "heists")
+    two.close()
+    one = UserShard(0, 1, tmp_path, DIM, CONFIG, FakeLookup(VECTORS))
+    assert one.stated_text(user) == "heists"

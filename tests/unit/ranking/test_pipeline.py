@@ -118,3 +118,20 @@ def test_without_dislikes_the_dislike_reranker_changes_nothing(store):
     with_reranker = _served(store, changed(BASE.interest, dislike_weight=1.0))
     for profile in (_profile(X, {"i1"}), _profile(None)):
         assert plain.recommend(profile, RankRequest(5)) == with_reranker.recommend(profile, RankRequest(5))
+
+
+def _stated_profile(stated: np.ndarray, behaviour: np.ndarray | None, positive_events: int) -> UserProfile:
+    history = tuple(f"elsewhere{n}" for n in range(positive_events))  # not in the table
+    return UserProfile("u", behaviour, frozenset(history), history, tuple(0.0 for _ in history), positive_events,
+                       "enc/1", stated_text="what they said", stated=stated)
+
+
+def test_a_stated_interest_answers_at_once_and_gives_way_to_behaviour(store):
+    pipeline = _served(store, changed(COSINE, stated_half_life_events=3))
+    y = np.array([0.0, 1.0, 0.0, 0.0], dtype=np.float32)
+    top = lambda profile: [i.item_id for i in pipeline.recommend(profile, RankRequest(2)).items]  # noqa: E731
+    fresh = pipeline.recommend(_stated_profile(X, None, 0), RankRequest(2))
+    assert fresh.strategy == "interest" and [i.item_id for i in fresh.items] == ["i0", "i1"]  # the statement alone
+    assert top(_stated_profile(X, y, 3)) == ["i3", "i2"]  # half and half: 45 degrees
+    assert top(_stated_profile(X, y, 30)) == ["i6", "i5"]  # behaviour has taken over
+    assert top(_profile(y)) == ["i6", "i5"]  # nothing stated: behaviour alone
