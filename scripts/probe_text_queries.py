@@ -1,0 +1,151 @@
+"""Free-text recommendations against judged queries: genre precision@10, both interests of a
+two-interest query, and how well liked the answers are, per text-ranking setting.
+
+    PYTHONPATH=. .venv/bin/python scripts/probe_text_queries.py [--config configs/base.yaml]
+
+Needs the embed job (`make demo` or `make embed`). Each query is judged by the
+MovieLens genre it asks for, in other words than the genre's name. Precision@10
+is the share of the top-10 in that genre; for a query naming two interests,
+"both" is the smaller of the two genres' shares (0.5 = half each) and "hit"
+the share of queries with at least 3 of each. "rating" is the mean MovieLens
+rating of the answers (smoothed with 10 ratings of the mean): how well liked
+what the text finds is. Settings: the served route ("whole": the text embedded
+as it is) and an experiment ("interests": split at "and", commas and the like,
+each part ranked alone, interleaved), each with the best 200 by cosine
+re-ranked by cosine + w * log(1 + popularity).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Sequence
+from itertools import product
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from rec.config import load_config
+from rec.encoding.encoder import TextEncoder
+from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.rerankers import PopularityReranker
+from rec.registry.encoders import resolve_encoder
+from rec.storage.items_table import ItemStore, ScoredItem
+
+SINGLE = {  # query: the genres that satisfy it
+    "something scary to watch at night": {"Horror", "Thriller"},
+    "monsters, ghosts and haunted houses": {"Horror"},
+    "something funny to make me laugh": {"Comedy"},
+    "space adventures": {"Sci-Fi"},
+    "robots and aliens": {"Sci-Fi"},
+    "cowboys in the wild west": {"Western"},
+    "a love story": {"Romance"},
+    "soldiers in battle": {"War"},
+    "old musicals with songs and dancing": {"Musical"},
+    "cartoons for kids": {"Animation", "Children's"},
+    "gangsters and heists": {"Crime"},
+    "a detective solving a murder": {"Mystery", "Crime", "Film-Noir"},
+    "true stories about real people": {"Documentary"},
+    "a tense edge-of-the-seat thriller": {"Thriller"},
+    "wizards, dragons and magic": {"Fantasy"},
+}
+DOUBLE = {  # query: (genres of one interest, genres of the other)
+    "I like space adventures and old musicals": ({"Sci-Fi"}, {"Musical"}),
+    "horror films and romantic comedies": ({"Horror"}, {"Romance"}),
+    "westerns and cartoons": ({"Western"}, {"Animation", "Children's"}),
+    "war films and documentaries": ({"War"}, {"Documentary"}),
+    "gangster films, and musicals": ({"Crime"}, {"Musical"}),
+    "sci-fi with robots and also love stories": ({"Sci-Fi"}, {"Romance"}),
+}
+Search = Callable[[str], list[ScoredItem]]
+
+# The experiment "interests": a query split into the interests it names, each ranked
+# alone and interleaved (the served route ranks the whole text: "whole").
+# Words that join interests, and openings that state no interest of their own.
+_JOINS = re.compile(r"\s*(?:[,;/+&]|\band\b|\balso\b|\bplus\b|\bas well as\b)\s*", re.IGNORECASE)
+_FILLER = re.compile(
+    r"^(?:i\s+(?:really\s+)?(?:like|love|enjoy|want|prefer)|i'?m\s+into|(?:please\s+)?(?:show|give)\s+me"
+    r"|something\s+like|some|films?\s+about|movies?\s+about)\b\s*",
+    re.IGNORECASE,
+)
+MAX_INTERESTS = 4
+
+
+def interests_in(text: str) -> list[str]:
+    """The interests `text` names, in its order (at most MAX_INTERESTS); [text] when it
+    names one. Each part keeps its own words, minus openings like "I like"."""
+    parts = []
+    for part in _JOINS.split(text):
+        part = _FILLER.sub("", part.strip()).strip(" .!?")
+        if part and part.lower() not in {p.lower() for p in parts}:
+            parts.append(part)
+    if len(parts) < 2:
+        return [text]
+    return parts[:MAX_INTERESTS]
+
+
+def interleave(rankings: Sequence[Sequence[ScoredItem]], k: int) -> list[ScoredItem]:
+    """Round robin over the interests' rankings, best first, each item once: k items that
+    give every interest its turn."""
+    merged: dict[str, ScoredItem] = {}
+    for position in range(max((len(r) for r in rankings), default=0)):
+        for ranking in rankings:
+            if position < len(ranking):
+                merged.setdefault(ranking[position].item_id, ranking[position])
+            if len(merged) >= k:
+                return list(merged.values())
+    return list(merged.values())
+
+
+def _share(items: list[ScoredItem], genres: set[str]) -> float:
+    return float(np.mean([bool(genres.intersection(i.categories)) for i in items])) if items else 0.0
+
+
+def judge(search: Search, rating: dict[str, float]) -> str:
+    precision = [_share(search(q), genres) for q, genres in SINGLE.items()]
+    both, hits, ratings = [], [], []
+    for q, (a, b) in DOUBLE.items():
+        top = search(q)
+        shares = _share(top, a), _share(top, b)
+        both.append(min(shares))
+        hits.append(min(shares) >= 0.3)
+    for q in [*SINGLE, *DOUBLE]:
+        ratings += [rating.get(i.item_id, np.nan) for i in search(q)]
+    return f"{np.mean(precision):.2f} | {np.mean(both):.2f} | {np.mean(hits):.2f} | {np.nanmean(ratings):.2f}"
+
+
+def smoothed_ratings(events_path: str, prior: float = 10.0) -> dict[str, float]:
+    events = pq.read_table(events_path, columns=["item_id", "rating"]).to_pandas()
+    mean = events.rating.mean()
+    grouped = events.groupby("item_id").rating.agg(["sum", "count"])
+    return ((grouped["sum"] + prior * mean) / (grouped["count"] + prior)).to_dict()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1], help="popularity weights")
+    args = parser.parse_args()
+    config = load_config(args.config)
+    encoder = resolve_encoder(config.encoder, config.paths)
+    store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
+    text = Candidates(store, InMemoryItems(store.dim))
+    model = TextEncoder(encoder.model_dir, config.encoder)
+    queries = [*SINGLE, *DOUBLE]
+    texts = sorted({t for q in queries for t in [q, *interests_in(q)]})
+    vectors = dict(zip(texts, model.encode(texts)))
+    rating = smoothed_ratings(config.evaluate.events_path)
+    print("| setting | genre precision@10 | two interests: smaller share | both >= 3 of 10 | mean rating |")
+    print("|---|---|---|---|---|")
+    for split, weight in product(["whole", "interests"], args.weights):
+        rerank = PopularityReranker(weight, 200)
+
+        def search(q: str) -> list[ScoredItem]:
+            parts = [q] if split == "whole" else interests_in(q)
+            return interleave([rerank.rerank(text.search(vectors[p], 200), 10) for p in parts], 10)
+
+        print(f"| {split}, popularity {weight:g} | {judge(search, rating)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
