@@ -1,5 +1,6 @@
 """Append-only JSON-lines files, durable when an append returns: the one writer
-shared by the event log, the stated-interests log and the new-items log.
+shared by the event log, the stated-interests log, the new-items log and the
+hidden-items log.
 
 A batch is written and fsynced as a whole (group commit). A crash can leave a
 torn last line (one without its newline); readers stop before it and a
@@ -8,10 +9,11 @@ writer cuts it off before it appends, so the next append starts on a clean line.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -118,3 +120,47 @@ class UserRecordFile:
 
     def close(self) -> None:
         self._file.close()
+
+
+class SharedLogReader:
+    """Follows a file that several processes append to: each call reads the lines appended
+    since the last one. Costs one stat() when nothing was appended, so it can run on
+    every request."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._offset = 0  # bytes of complete lines read
+
+    def read_appended(self) -> tuple[list[dict[str, Any]], bool]:
+        """(the records appended since the last call, whether the file was read again from
+        its start: it shrank (a cut torn tail) or was replaced, so earlier records may be gone)."""
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return [], False
+        if size == self._offset:
+            return [], False
+        restarted = size < self._offset
+        if restarted:
+            self._offset = 0
+        with open(self.path, "rb") as handle:
+            handle.seek(self._offset)
+            records, end = complete_lines(handle.read(size - self._offset))
+        self._offset += end
+        return records, restarted
+
+
+def append_locked(path: Path, records_of: Callable[[], Sequence[dict[str, Any]]]) -> None:
+    """Append to a file that several processes write: under an exclusive lock, with any torn
+    last line cut first, `records_of()` (which may re-read the file and raise to write
+    nothing) gives the records, written and fsynced before this returns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    with open(path, "ab") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
+        cut_torn_tail(path)
+        records = records_of()
+        if records:
+            append_durably(handle, records)
+    if created:
+        fsync_dir(path.parent)  # the new file's name survives a crash too

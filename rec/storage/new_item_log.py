@@ -12,7 +12,6 @@ line off under the lock, so never a line another writer is still writing.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from rec.catalog.files import normalize_catalog
 from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
 from rec.catalog.text import catalog_texts
-from rec.storage.jsonl import append_durably, complete_lines, cut_torn_tail, fsync_dir
+from rec.storage.jsonl import SharedLogReader, append_locked
 
 log = logging.getLogger(__name__)
 
@@ -89,31 +88,21 @@ class NewItemLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.items: dict[str, NewItem] = {}  # insertion order = log order
-        self._offset = 0  # bytes of complete lines read
+        self._reader = SharedLogReader(self.path)
 
     def refresh(self) -> list[NewItem]:
         """Read the lines appended since the last call (by any replica); returns the new items.
 
         Costs one stat() when nothing was appended, so it can run on every request.
         """
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return []
-        if size == self._offset:
-            return []
-        if size < self._offset:  # cut torn tail or replaced file: read again from the start
+        records, restarted = self._reader.read_appended()
+        if restarted:  # cut torn tail or replaced file: read again from the start
             self.items.clear()
-            self._offset = 0
-        with open(self.path, "rb") as handle:
-            handle.seek(self._offset)
-            records, end = complete_lines(handle.read(size - self._offset))
         added = []
         for item in map(NewItem.from_row, records):
             if item.item_id not in self.items:  # first write wins; later ones are never appended
                 self.items[item.item_id] = item
                 added.append(item)
-        self._offset += end
         return added
 
     def append(self, items: Sequence[NewItem]) -> list[NewItem]:
@@ -122,20 +111,17 @@ class NewItemLog:
         Raises ItemConflictError (and writes nothing) if any item_id is already
         logged with other content, by this replica or another one.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        created = not self.path.exists()
-        with open(self.path, "ab") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file is closed
-            cut_torn_tail(self.path)
+        unlogged: list[NewItem] = []
+
+        def records() -> list[dict]:
             self.refresh()
             check_conflicts(items, self.items)
-            unlogged = [item for item in items if item.item_id not in self.items]
-            if unlogged:
-                now = time.time()
-                unlogged = [NewItem(**{**asdict(item), "added_at": now}) for item in unlogged]
-                append_durably(handle, ({**asdict(item), "categories": list(item.categories)} for item in unlogged))
-        if created:
-            fsync_dir(self.path.parent)  # the new file's name survives a crash too
+            now = time.time()
+            unlogged.extend(NewItem(**{**asdict(item), "added_at": now})
+                            for item in items if item.item_id not in self.items)
+            return [{**asdict(item), "categories": list(item.categories)} for item in unlogged]
+
+        append_locked(self.path, records)
         self.refresh()  # our own lines, so the next append does not re-read them
         return unlogged
 
