@@ -11,6 +11,7 @@ import annotations` here: FastAPI must see the real types of the route arguments
 import hmac
 import logging
 import time
+from dataclasses import replace
 
 from fastapi import Body, FastAPI, Header, HTTPException, Path, Query
 from ray import serve
@@ -19,12 +20,15 @@ from ray.serve.handle import DeploymentHandle
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
+from rec.ranking.strategies import RankRequest
+from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.http import CATEGORY_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
-    EventIn, EventsAccepted, ItemIn, ItemsAccepted, Recommendations, ReloadResult, StatedInterestIn,
-    StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items, problem_responses, rank_request,
+    EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, Recommendations, ReloadResult,
+    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items,
+    problem_responses, rank_request,
 )
 from serve.stated_vectors import StatedVectors
 from serve.user_state import UserShards
@@ -55,8 +59,13 @@ class Ingress:
         self.config, self.shards, self.query_encoder = config, UserShards(shards), query_encoder
         self.new_items = NewItemPlacer(config, query_encoder)
         self.stated = StatedVectors(query_encoder)
+        self.hidden = HiddenItemsLog(hidden_items_log_path(config.paths.new_items_dir))
         self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items)
         await self.versions.start()
+
+    def _shown(self, request: RankRequest) -> RankRequest:
+        """The request without the items hidden now (by any replica: one stat of the log)."""
+        return replace(request, exclude=request.exclude | self.hidden.refresh())
 
     def _check_key(self, api_key: str | None) -> None:
         expected = self.config.serve.api_key
@@ -120,7 +129,7 @@ class Ingress:
         the per-event interest vector; a user with no positive event gets popular items.
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
         the user's positive events, so a new user who stated one is answered from it."""
-        request = rank_request(k, category, self.config.serve)
+        request = self._shown(rank_request(k, category, self.config.serve))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -170,7 +179,7 @@ class Ingress:
     @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:
         """Items matching free-text interests, e.g. "I like space adventures and old musicals"."""
-        request = query.to_request(self.config.serve)
+        request = self._shown(query.to_request(self.config.serve))
         live = await self.versions.current()
         vector = await self.query_encoder.embed.remote(query.text, live.encoder)
         ranking = live.pipeline.search("text", live.text, vector, request)
@@ -181,13 +190,41 @@ class Ingress:
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
     ) -> Recommendations:
-        request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}))
+        request = self._shown(rank_request(k, category, self.config.serve, exclude=frozenset({item_id})))
         live = await self.versions.current()
         vector = live.text.vectors([item_id]).get(item_id)
         if vector is None:
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
         ranking = live.pipeline.search("similar", live.text, vector, request)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version)
+
+    @api.post("/items/{item_id}/hide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
+    async def hide_item(
+        self, item_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
+    ) -> ItemVisibility:
+        """Leave the item out of every answer, on every replica from its next request (a recall,
+        a licence ending). Logged durably before the 2xx; POST /items/{id}/unhide undoes it."""
+        return await self._set_hidden(item_id, True, x_api_key)
+
+    @api.post("/items/{item_id}/unhide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
+    async def unhide_item(
+        self, item_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
+    ) -> ItemVisibility:
+        """Recommend a hidden item again."""
+        return await self._set_hidden(item_id, False, x_api_key)
+
+    async def _set_hidden(self, item_id: str, hidden: bool, api_key: str | None) -> ItemVisibility:
+        self._check_key(api_key)
+        live = await self.versions.current()
+        if item_id not in live.text.vectors([item_id]):
+            raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
+        changed = self.hidden.set_hidden(item_id, hidden)  # on the loop, as every read of self.hidden
+        return ItemVisibility(item_id=item_id, hidden=hidden, changed=changed)
+
+    @api.get("/items/hidden", response_model=HiddenItems)
+    async def hidden_items(self) -> HiddenItems:
+        """The items hidden now."""
+        return HiddenItems(items=sorted(self.hidden.refresh()))
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

@@ -152,6 +152,16 @@ class UserDeleted(BaseModel):
     deleted_stated_interest: bool = Field(description="whether a stated interest was removed too")
 
 
+class ItemVisibility(BaseModel):
+    item_id: str
+    hidden: bool = Field(description="whether the item is hidden now: left out of every answer")
+    changed: bool = Field(description="false when it already was (nothing written)")
+
+
+class HiddenItems(BaseModel):
+    items: list[str] = Field(description="the hidden item ids, sorted")
+
+
 class StatedInterestIn(BaseModel):
     """What the user says they like, in their words; an empty text clears it."""
 

@@ -13,6 +13,7 @@ WRITES = [
     ("POST", "/items", {"json": {"item_id": "key-item", "title": "The Keyless Wonder"}}),
     ("PUT", "/users/key-user/interests", {"json": {"text": "horror films with monsters"}}),
     ("DELETE", "/users/key-user", {}),
+    ("POST", "/items/50/hide", {}),
     ("POST", "/admin/reload", {}),
 ]
 
@@ -31,6 +32,7 @@ def test_writes_without_the_key_are_refused_and_change_nothing(
     user = model_client.get("/users/key-user/recommendations").json()
     assert user["n_events"] == 0 and user["strategy"] == "popular"  # the event was not recorded, nor the interest
     assert model_client.get("/users/key-user/interests").json()["text"] == ""
+    assert model_client.get("/items/hidden").json()["items"] == []
     unknown = model_client.post("/events", json={"user_id": "key-user", "item_id": "key-item", "type": "like"})
     assert unknown.status_code == 422 and "key-item" in unknown.json()["detail"]  # nor the item added
 
