@@ -14,6 +14,7 @@ away from an item. The query vector is a / |a|. One update is O(D).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,12 @@ class InterestState:
     # The latest positive events, oldest first: the interest model's input.
     recent_items: list[str] = field(default_factory=list)
     recent_timestamps: list[float] = field(default_factory=list)
+    # Each one's event weight, and the log of all decay before it (`log_decay` then), so
+    # that what it makes of the accumulator now is weight * exp(log_decay - mark): see
+    # recent_coefficients. O(1) per event, however long the history.
+    recent_weights: list[float] = field(default_factory=list)
+    recent_marks: list[float] = field(default_factory=list)
+    log_decay: float = 0.0  # log of the product of every decay so far
     # The latest negative events (dislike, skip), oldest first: what the ranking pushes away from.
     recent_negatives: list[str] = field(default_factory=list)
 
@@ -46,11 +53,16 @@ class InterestState:
 
 def decay_factor(previous: float | None, now: float, config: InterestConfig) -> float:
     """How much of the old interest survives one more event at time `now`."""
-    per_event = 0.5 ** (1.0 / config.half_life_events)
-    if previous is None:
-        return per_event
-    elapsed = max(now - previous, 0.0)  # events are applied in log order; clock skew never grows it
-    return per_event * 0.5 ** (elapsed / config.half_life_seconds)
+    return math.exp(log_decay_factor(previous, now, config))
+
+
+def log_decay_factor(previous: float | None, now: float, config: InterestConfig) -> float:
+    """The log of decay_factor, finite however long the pause (the factor itself underflows to 0)."""
+    halvings = 1.0 / config.half_life_events
+    if previous is not None:
+        elapsed = max(now - previous, 0.0)  # events are applied in log order; clock skew never grows it
+        halvings += elapsed / config.half_life_seconds
+    return -halvings * math.log(2.0)
 
 
 def apply_event(
@@ -64,8 +76,10 @@ def apply_event(
 ) -> None:
     """Fold one event into `state`, in place."""
     weight = config.event_weights[event_type]
-    state.accumulator *= decay_factor(state.last_timestamp, timestamp, config)
+    log_decay = log_decay_factor(state.last_timestamp, timestamp, config)
+    state.accumulator *= math.exp(log_decay)
     state.accumulator += weight * np.asarray(item_vector, dtype=np.float64)
+    state.log_decay += log_decay
     state.last_timestamp = timestamp if state.last_timestamp is None else max(state.last_timestamp, timestamp)
     state.n_events += 1
     state.n_positive += weight > 0
@@ -73,10 +87,19 @@ def apply_event(
     if weight > 0:
         state.recent_items.append(item_id)
         state.recent_timestamps.append(timestamp)
+        state.recent_weights.append(weight)
+        state.recent_marks.append(state.log_decay)
         del state.recent_items[:-recent_limit], state.recent_timestamps[:-recent_limit]
+        del state.recent_weights[:-recent_limit], state.recent_marks[:-recent_limit]
     elif weight < 0:
         state.recent_negatives.append(item_id)
         del state.recent_negatives[:-MAX_RECENT_NEGATIVES]
+
+
+def recent_coefficients(state: InterestState) -> list[float]:
+    """What each recent positive event makes of the accumulator now: a = sum(c_j * v_j) over
+    them, plus what older and negative events left (so a - c_j * v_j is `a` without event j)."""
+    return [w * math.exp(state.log_decay - mark) for w, mark in zip(state.recent_weights, state.recent_marks)]
 
 
 def query_vector(state: InterestState) -> np.ndarray | None:

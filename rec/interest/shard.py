@@ -28,7 +28,7 @@ import numpy as np
 from rec.config import InterestConfig
 from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, shard_log_path
 from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
-from rec.interest.rule import InterestState, apply_event, query_vector
+from rec.interest.rule import InterestState, apply_event, query_vector, recent_coefficients
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,10 @@ class UserProfile:
     # Its unit vector (D,) in `encoder_version`'s space: set by whoever holds that encoder
     # (the ingress), None until then. `interest` is behaviour alone; the pipeline blends them.
     stated: np.ndarray | None = None
+    # The unnormalised interest is interest_norm * interest, of which each recent item makes
+    # recent_coefficients[j] * its vector (rec/interest/rule.py): what explanations remove.
+    interest_norm: float = 0.0
+    recent_coefficients: tuple[float, ...] = ()
 
 
 def user_profile(
@@ -79,6 +83,8 @@ def user_profile(
         user_id, query_vector(state), frozenset(state.seen_items),
         tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, encoder_version,
         tuple(state.recent_negatives), stated_text,
+        interest_norm=float(np.linalg.norm(state.accumulator)),
+        recent_coefficients=tuple(recent_coefficients(state)),
     )
 
 

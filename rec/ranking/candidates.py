@@ -26,6 +26,8 @@ class ItemSource(Protocol):
 
     def categories(self, item_ids: Sequence[str]) -> dict[str, list[str]]: ...
 
+    def titles(self, item_ids: Sequence[str]) -> dict[str, str]: ...
+
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
     ) -> list[ScoredItem]: ...
@@ -77,6 +79,10 @@ class InMemoryItems:
     def categories(self, item_ids: Iterable[str]) -> dict[str, list[str]]:
         """Categories of the ids held; others are absent."""
         return {i: list(self.items[self.index[i]].categories) for i in item_ids if i in self.index}
+
+    def titles(self, item_ids: Iterable[str]) -> dict[str, str]:
+        """Titles of the ids held; others are absent."""
+        return {i: self.items[self.index[i]].title for i in item_ids if i in self.index}
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
@@ -130,6 +136,12 @@ class Candidates:
         """Categories by id, from the pinned source first; ids in neither are absent."""
         found = self.pinned.categories(item_ids)
         found.update(self.new_items.categories(set(item_ids) - found.keys()))
+        return found
+
+    def titles(self, item_ids: Sequence[str]) -> dict[str, str]:
+        """Titles by id, from the pinned source first; ids in neither are absent."""
+        found = self.pinned.titles(item_ids)
+        found.update(self.new_items.titles(set(item_ids) - found.keys()))
         return found
 
     def search(

@@ -76,7 +76,7 @@ class ItemStore:
         # A pinned version never changes, so its vectors can be cached as they are.
         self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vector_cache_size = vector_cache_size
-        self._category_cache: OrderedDict[str, list[str]] = OrderedDict()
+        self._label_cache: OrderedDict[str, tuple[str, list[str]]] = OrderedDict()  # (title, categories)
 
     def count(self) -> int:
         return self.table.count_rows()
@@ -115,14 +115,21 @@ class ItemStore:
 
     def categories(self, item_ids: Sequence[str]) -> dict[str, list[str]]:
         """Categories by id (cached: a pinned version never changes); ids not in the table are absent."""
-        missing = sorted(set(item_ids) - self._category_cache.keys())
+        return {i: labels[1] for i, labels in self._labels(item_ids).items()}
+
+    def titles(self, item_ids: Sequence[str]) -> dict[str, str]:
+        """Titles by id (cached as categories are); ids not in the table are absent."""
+        return {i: labels[0] for i, labels in self._labels(item_ids).items()}
+
+    def _labels(self, item_ids: Sequence[str]) -> dict[str, tuple[str, list[str]]]:
+        missing = sorted(set(item_ids) - self._label_cache.keys())
         if missing:
             rows = (self.table.search().where(f"item_id IN {sql_string_list(missing)}")
-                    .select(["item_id", "categories"]).limit(len(missing)).to_arrow().to_pylist())
-            self._category_cache.update((r["item_id"], r["categories"] or []) for r in rows)
-            while len(self._category_cache) > self._vector_cache_size:
-                self._category_cache.popitem(last=False)
-        return {i: self._category_cache[i] for i in item_ids if i in self._category_cache}
+                    .select(["item_id", "title", "categories"]).limit(len(missing)).to_arrow().to_pylist())
+            self._label_cache.update((r["item_id"], (r["title"], r["categories"] or [])) for r in rows)
+            while len(self._label_cache) > self._vector_cache_size:
+                self._label_cache.popitem(last=False)
+        return {i: self._label_cache[i] for i in item_ids if i in self._label_cache}
 
     def catalog_rows(self, item_ids: Sequence[str]) -> dict[str, dict]:
         """Catalogue fields (item_id, title, year, categories, description) of the ids in the table."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from base_config import BASE, changed
-from rec.interest.rule import InterestState, apply_event, decay_factor, query_vector
+from rec.interest.rule import InterestState, apply_event, decay_factor, query_vector, recent_coefficients
 
 E1 = np.array([1.0, 0.0, 0.0], dtype=np.float32)
 E2 = np.array([0.0, 1.0, 0.0], dtype=np.float32)
@@ -116,3 +116,29 @@ def test_recent_items_capped():
 def test_unknown_event_type_raises():
     with pytest.raises(KeyError):
         apply_event(InterestState.empty(3), "a", E1, "share", 0.0, DEFAULT)
+
+
+def test_the_recent_coefficients_decompose_the_accumulator():
+    rng = np.random.default_rng(3)
+    vectors = {f"m{i}": v / np.linalg.norm(v) for i, v in enumerate(rng.normal(size=(6, 3)))}
+    state, now = InterestState.empty(3), 1000.0
+    events = [("m0", "like"), ("m1", "click"), ("m2", "dislike"), ("m3", "like"), ("m1", "purchase"), ("m4", "view")]
+    for item, kind in events:
+        now += float(rng.uniform(0, 5000))
+        apply_event(state, item, vectors[item], kind, now, DEFAULT)
+    coefficients = recent_coefficients(state)
+    positive = sum(c * vectors[i] for c, i in zip(coefficients, state.recent_items))
+    # What is left is the dislike alone: a negative multiple of its vector.
+    left = state.accumulator - positive
+    share = float(left @ vectors["m2"])
+    assert share < 0
+    np.testing.assert_allclose(left, share * vectors["m2"], atol=1e-9)
+    assert len(coefficients) == 5 and coefficients[-1] == W["view"]  # the last event is not decayed yet
+
+
+def test_a_pause_far_longer_than_the_half_life_leaves_finite_coefficients():
+    state = InterestState.empty(3)
+    apply_event(state, "m0", E1, "like", 0.0, HALF)
+    apply_event(state, "m1", E2, "like", 1e9, HALF)  # 0.5 ** 1e7: the factor underflows to 0
+    assert recent_coefficients(state) == [0.0, W["like"]]
+    assert query_vector(state) == pytest.approx(E2)

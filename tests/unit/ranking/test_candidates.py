@@ -86,3 +86,7 @@ def test_shard_lookup_finds_catalogue_then_new_items(tmp_path):
     found = lookup(["1", "new-1", "gone"])
     assert set(found) == {"1", "new-1"}
     np.testing.assert_allclose(found["new-1"], _unit(0, 1, 0))
+
+
+def test_titles_of_new_items():
+    assert _new_items().titles(["c", "zz", "a"]) == {"c": "C", "a": "A"}

@@ -194,3 +194,9 @@ def test_category_filter_rejects_unsafe_names(store, bad):
 
 def test_sql_category_filter_doubles_quotes():
     assert sql_category_filter(["Children's", "Drama"]) == "array_has_any(categories, ['Children''s', 'Drama'])"
+
+
+def test_titles_and_categories_by_id_leave_out_unknown_ids(store):
+    assert store.titles(["i1", "nope", "i0"]) == {"i1": "Movie i1", "i0": "Movie i0"}
+    assert store.categories(["i1"]) == {"i1": ["Drama"]}
+    assert store.titles(["i1"]) == {"i1": "Movie i1"}  # from the cache now, as categories
