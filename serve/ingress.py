@@ -123,12 +123,15 @@ class Ingress:
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
+        explain: bool = Query(False, description="each item's `because`: the recent items (or stated interest) "
+                                                 "without which its score would fall most"),
     ) -> Recommendations:
         """Top-k items for the user's current interest, without items they already touched:
         from the interest model when one is live and knows the user's items, else from
         the per-event interest vector; a user with no positive event gets popular items.
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
-        the user's positive events, so a new user who stated one is answered from it."""
+        the user's positive events, so a new user who stated one is answered from it.
+        With explain=true each item says why: "because you liked X and Y"."""
         request = self._shown(rank_request(k, category, self.config.serve))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
@@ -136,7 +139,11 @@ class Ingress:
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         profile = await self.stated.attach(profile, live.encoder)
         ranking = live.pipeline.recommend(profile, request)
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile)
+        if not explain:
+            return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile)
+        reasons = live.pipeline.explain(profile, ranking)
+        titles = live.text.titles([r.item_id for its in reasons for r in its if r.item_id])
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile, reasons, titles)
 
     @api.put(
         "/users/{user_id}/interests", response_model=StatedInterestOut, summary="Set what the user says they like",

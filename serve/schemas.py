@@ -13,6 +13,7 @@ from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN, is_valid_category
 from rec.config import EVENT_TYPES, ServeConfig
 from rec.errors import BodyTooLargeError, InvalidRequestError
 from rec.interest.shard import IncomingEvent, UserProfile
+from rec.ranking.explanations import Reason
 from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
 from rec.storage.new_item_log import NewItem
@@ -195,11 +196,21 @@ class TextQuery(BaseModel):
         return request
 
 
+class Because(BaseModel):
+    """One reason an item is listed: a history item or the stated interest."""
+
+    item_id: str | None = Field(None, description="the history item; absent for the stated interest")
+    title: str | None = None
+    stated_interest: str | None = Field(None, description="the user's stated interest, when that is the reason")
+    contribution: float = Field(description="how much the item's score falls without it (> 0)")
+
+
 class RecommendedItem(BaseModel):
     item_id: str
     title: str
     score: float
     categories: list[str]
+    because: list[Because] | None = Field(None, description="with explain=true: up to 3 reasons, largest first")
 
 
 class Recommendations(BaseModel):
@@ -217,14 +228,26 @@ class Recommendations(BaseModel):
     @classmethod
     def of(
         cls, ranking: Ranking, encoder_version: str, items_table_version: int, profile: UserProfile | None = None,
+        reasons: Sequence[Sequence[Reason]] | None = None, titles: dict[str, str] | None = None,
     ) -> Recommendations:
+        """The answer; with `reasons` (one tuple per item), each item's `because`, titled by `titles`."""
         items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories)
                  for i in ranking.items]
+        if reasons is not None:
+            for item, its_reasons in zip(items, reasons):
+                item.because = [_because(r, profile, titles or {}) for r in its_reasons]
         user = {} if profile is None else {
             "user_id": profile.user_id, "n_events": profile.n_events, "user_state_version": profile.encoder_version,
         }
         return cls(strategy=ranking.strategy, items=items, encoder_version=encoder_version,
                    items_table_version=items_table_version, model_version=ranking.model_version, **user)
+
+
+def _because(reason: Reason, profile: UserProfile | None, titles: dict[str, str]) -> Because:
+    contribution = round(reason.contribution, 6)
+    if reason.item_id is None:
+        return Because(stated_interest=profile.stated_text if profile else None, contribution=contribution)
+    return Because(item_id=reason.item_id, title=titles.get(reason.item_id), contribution=contribution)
 
 
 class VersionInfo(BaseModel):

@@ -48,9 +48,18 @@ class ModelQueries:
         than the model) are left out of the history: the model reads item indices, so it
         cannot take their projected vectors as input. They are still candidates.
         """
-        known = [(self.index[i], t) for i, t in zip(recent_items, recent_timestamps) if i in self.index]
-        if not known:
-            return None
-        items, times = zip(*known)
-        histories, timestamps = [np.asarray(items)], [np.asarray(times, dtype=np.float64)]
-        return self.model.user_vectors(histories, timestamps, self.item_table)[0]
+        return self.query_vectors([(recent_items, recent_timestamps)])[0]
+
+    def query_vectors(
+        self, histories: Sequence[tuple[Sequence[str], Sequence[float]]],
+    ) -> list[np.ndarray | None]:
+        """query_vector of each (recent items, their timestamps), in one batched forward pass."""
+        known = [[(self.index[i], t) for i, t in zip(items, times) if i in self.index] for items, times in histories]
+        rows = [n for n, history in enumerate(known) if history]
+        out: list[np.ndarray | None] = [None] * len(histories)
+        if rows:
+            items = [np.asarray([i for i, _ in known[n]]) for n in rows]
+            times = [np.asarray([t for _, t in known[n]], dtype=np.float64) for n in rows]
+            for n, vector in zip(rows, self.model.user_vectors(items, times, self.item_table)):
+                out[n] = vector
+        return out

@@ -22,6 +22,7 @@ from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
 from rec.interest.stated import with_stated_interest
 from rec.ranking.candidates import Candidates
+from rec.ranking.explanations import Reason, explain
 from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, PopularityReranker, Reranker
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
@@ -43,9 +44,11 @@ class RankingPipeline:
 
     def __init__(
         self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = (), stated_half_life_events: float = 1.0,
+        text: Candidates | None = None,
     ) -> None:
         self.strategies, self.rerankers = list(strategies), list(rerankers)
         self.stated_half_life_events = stated_half_life_events
+        self.text = text  # the item text vectors: what explanations take a history item's share with
 
     def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
         """Top-k for the user, without the items they already touched."""
@@ -57,6 +60,21 @@ class RankingPipeline:
             if items is not None:
                 return Ranking(strategy.name, self._rerank(chain, items, request.k, profile), strategy.version)
         raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
+
+    def explain(self, profile: UserProfile, ranking: Ranking, recent: int = 10) -> list[tuple[Reason, ...]]:
+        """Each item's reasons in `ranking` (recommend's answer for `profile`): the recent items
+        and stated interest without which the answering strategy would score it lower
+        (rec/ranking/explanations.py); none for popular items."""
+        strategy = next((s for s in self.strategies if s.name == ranking.strategy), None)
+        score_parts = getattr(strategy, "score_parts", None)
+        if score_parts is None or self.text is None:
+            return [()] * len(ranking.items)
+
+        def blended(profiles: Sequence[UserProfile], item_ids: Sequence[str]) -> list[list[tuple[np.ndarray, float]]]:
+            return score_parts([with_stated_interest(p, self.stated_half_life_events) for p in profiles], item_ids)
+
+        vectors = self.text.vectors(list(dict.fromkeys(reversed(profile.recent_items)))[:recent])
+        return explain(blended, profile, [item.item_id for item in ranking.items], vectors, recent)
 
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
@@ -110,4 +128,4 @@ def build_pipeline(
     if interest.calibration_weight > 0:
         rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
                                              interest.calibration_candidates))
-    return RankingPipeline(strategies, rerankers, interest.stated_half_life_events)
+    return RankingPipeline(strategies, rerankers, interest.stated_half_life_events, text)

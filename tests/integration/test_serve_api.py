@@ -173,3 +173,26 @@ def test_delete_user_forgets_state_and_logged_events(client: httpx.Client, confi
     logged = "".join(p.read_text() for p in Path(config.paths.event_log_dir).glob("*.jsonl"))
     assert '"leaving"' not in logged
     assert client.delete("/users/bad'id").status_code == 422
+
+
+@pytest.mark.parametrize("app", ["per-event", "model"])
+def test_explain_names_the_liked_items_behind_each_recommendation(
+    app: str, client: httpx.Client, model_client: httpx.Client, config: RecConfig,
+) -> None:
+    http = client if app == "per-event" else model_client
+    user = f"explained-{app}"
+    liked = [i["item_id"] for i in _items_of(config, "Horror")[:3]] + [i["item_id"] for i in _items_of(config, "Musical")[:3]]
+    http.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in liked]).raise_for_status()
+    plain = http.get(f"/users/{user}/recommendations", params={"k": 10}).json()
+    assert all(item["because"] is None for item in plain["items"])
+    explained = http.get(f"/users/{user}/recommendations", params={"k": 10, "explain": "true"}).json()
+    assert [i["item_id"] for i in explained["items"]] == [i["item_id"] for i in plain["items"]]  # same list
+    titles = {i["item_id"]: i["title"] for i in _items_of(config, "Horror") + _items_of(config, "Musical")}
+    reasons = [r for item in explained["items"] for r in item["because"]]
+    assert sum(bool(item["because"]) for item in explained["items"]) >= 8
+    for item in explained["items"]:
+        assert len(item["because"]) <= 3
+        assert [r["contribution"] for r in item["because"]] == sorted((r["contribution"] for r in item["because"]),
+                                                                      reverse=True)
+    assert all(r["item_id"] in liked and r["title"] == titles[r["item_id"]] and r["contribution"] > 0 for r in reasons)
+    assert http.get(f"/users/{user}/recommendations", params={"explain": "maybe"}).status_code == 422
