@@ -142,3 +142,11 @@ def model_client(model_base_url: str) -> Iterator[httpx.Client]:
     """A client of the second app that sends its API key."""
     with httpx.Client(base_url=model_base_url, headers={"X-API-Key": MODEL_APP_KEY}, timeout=60) as http:
         yield http
+
+
+@pytest.fixture(params=["per-event", "model"])
+def either_client(
+    request: pytest.FixtureRequest, client: httpx.Client, model_client: httpx.Client,
+) -> tuple[str, httpx.Client]:
+    """(which, its client): a test that must hold for the per-event vector app and for the app with a model."""
+    return request.param, client if request.param == "per-event" else model_client

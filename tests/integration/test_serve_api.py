@@ -175,11 +175,8 @@ def test_delete_user_forgets_state_and_logged_events(client: httpx.Client, confi
     assert client.delete("/users/bad'id").status_code == 422
 
 
-@pytest.mark.parametrize("app", ["per-event", "model"])
-def test_explain_names_the_liked_items_behind_each_recommendation(
-    app: str, client: httpx.Client, model_client: httpx.Client, config: RecConfig,
-) -> None:
-    http = client if app == "per-event" else model_client
+def test_explain_names_the_liked_items_behind_each_recommendation(either_client: tuple[str, httpx.Client], config: RecConfig) -> None:
+    app, http = either_client
     user = f"explained-{app}"
     liked = [i["item_id"] for i in _items_of(config, "Horror")[:3]] + [i["item_id"] for i in _items_of(config, "Musical")[:3]]
     http.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in liked]).raise_for_status()

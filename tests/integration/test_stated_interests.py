@@ -31,11 +31,8 @@ def _share(recs: dict, genre: str) -> int:
     return sum(genre in item["categories"] for item in recs["items"])
 
 
-@pytest.mark.parametrize("app", ["per-event", "model"])
-def test_a_stated_interest_answers_at_once_then_behaviour_takes_over(
-    app: str, client: httpx.Client, model_client: httpx.Client, config: RecConfig,
-) -> None:
-    http = client if app == "per-event" else model_client
+def test_a_stated_interest_answers_at_once_then_behaviour_takes_over(either_client: tuple[str, httpx.Client], config: RecConfig) -> None:
+    app, http = either_client
     user = f"states-monsters-{app}"
     reply = http.put(f"/users/{user}/interests", json={"text": f"  {MONSTERS} "})
     assert reply.status_code == 200, reply.text
