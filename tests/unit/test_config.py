@@ -250,3 +250,10 @@ def test_rec_never_imports_ray():
                for line in path.read_text().splitlines())
     ]
     assert offenders == []
+
+
+def test_test_modules_have_distinct_basenames():
+    """The test folders have no __init__.py, so pytest imports each module by its basename:
+    two files of one name stop the whole collection."""
+    names = [path.name for path in (REPO_ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
