@@ -12,6 +12,7 @@ from serve.body_limits import RequestBodyLimits
 CATEGORY_QUERY = Query(
     None, description="only items in at least one of these categories (repeat the parameter for more)",
 )
+OFFSET_QUERY = Query(0, ge=0, description="skip the first `offset` (the next page; stable while nothing changes)")
 
 api = FastAPI(
     title="Interest recommender",

@@ -22,7 +22,7 @@ from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
 from rec.ranking.strategies import RankRequest
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
-from serve.http import CATEGORY_QUERY, api
+from serve.http import CATEGORY_QUERY, OFFSET_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
@@ -123,6 +123,7 @@ class Ingress:
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
+        offset: int = OFFSET_QUERY,
         explain: bool = Query(False, description="each item's `because`: the recent items (or stated interest) "
                                                  "without which its score would fall most"),
     ) -> Recommendations:
@@ -132,7 +133,7 @@ class Ingress:
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
         the user's positive events, so a new user who stated one is answered from it.
         With explain=true each item says why: "because you liked X and Y"."""
-        request = self._shown(rank_request(k, category, self.config.serve))
+        request = self._shown(rank_request(k, category, self.config.serve, offset=offset))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -196,8 +197,10 @@ class Ingress:
     async def similar_items(
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
+        offset: int = OFFSET_QUERY,
     ) -> Recommendations:
-        request = self._shown(rank_request(k, category, self.config.serve, exclude=frozenset({item_id})))
+        request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset)
+        request = self._shown(request)
         live = await self.versions.current()
         vector = live.text.vectors([item_id]).get(item_id)
         if vector is None:

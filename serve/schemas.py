@@ -37,12 +37,15 @@ def as_batch(body: Entry | list[Entry], what: str, limit: int) -> list[Entry]:
 
 def rank_request(
     k: int | None, categories: Sequence[str] | None, config: ServeConfig, field: str = "category",
-    exclude: frozenset[str] = frozenset(),
+    exclude: frozenset[str] = frozenset(), offset: int = 0,
 ) -> RankRequest:
-    """The ranking asked for: k (default serve.default_k) and the categories named in `field`."""
+    """The ranking asked for: k (default serve.default_k) from `offset` on, and the categories
+    named in `field`."""
     k = config.default_k if k is None else k
     if k > config.max_k:
         raise InvalidRequestError(f"k: must be at most {config.max_k}, got {k}")
+    if offset + k > config.max_k:
+        raise InvalidRequestError(f"offset: offset + k must be at most {config.max_k}, got {offset} + {k}")
     categories = categories or []
     if len(categories) > MAX_CATEGORIES:
         raise InvalidRequestError(f"{field}: at most {MAX_CATEGORIES} categories, got {len(categories)}")
@@ -51,7 +54,7 @@ def rank_request(
         raise InvalidRequestError(
             f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
             "'&_.-/+(), at most 64 characters)")
-    return RankRequest(k, frozenset(categories), exclude)
+    return RankRequest(k, frozenset(categories), exclude, offset)
 
 
 class EventIn(BaseModel):
@@ -187,10 +190,11 @@ class TextQuery(BaseModel):
 
     text: str = Field(min_length=1, description="free-text interests, e.g. 'slow sci-fi and jazz'")
     k: int = Field(10, ge=1, strict=True)  # strict: `true` or "5" is not a count
+    offset: int = Field(0, ge=0, strict=True, description="skip the first `offset` (the next page)")
     categories: list[str] | None = Field(None, description="only items in at least one of these categories")
 
     def to_request(self, config: ServeConfig) -> RankRequest:
-        request = rank_request(self.k, self.categories, config, "categories")
+        request = rank_request(self.k, self.categories, config, "categories", offset=self.offset)
         if len(self.text) > config.max_text_chars:
             raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
         return request

@@ -13,7 +13,7 @@ those of the served ranking by construction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -53,12 +53,13 @@ class RankingPipeline:
     def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
         """Top-k for the user, without the items they already touched."""
         profile = with_stated_interest(profile, self.stated_half_life_events)
-        request = RankRequest(request.k, request.categories, request.exclude | profile.seen_items)
+        request = replace(request, exclude=request.exclude | profile.seen_items)
         for strategy in self.strategies:
             chain = self._chain(strategy.name)
-            items = strategy.retrieve(profile, request, self._pool(chain, request.k, profile))
+            items = strategy.retrieve(profile, request, self._pool(chain, request.depth, profile))
             if items is not None:
-                return Ranking(strategy.name, self._rerank(chain, items, request.k, profile), strategy.version)
+                ranked = self._rerank(chain, items, request.depth, profile)
+                return Ranking(strategy.name, ranked[request.offset:], strategy.version)
         raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
 
     def explain(self, profile: UserProfile, ranking: Ranking, recent: int = 10) -> list[tuple[Reason, ...]]:
@@ -79,8 +80,8 @@ class RankingPipeline:
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
         chain = self._chain(strategy)
-        items = candidates.search(query, self._pool(chain, request.k, None), request.exclude, request.categories)
-        return Ranking(strategy, self._rerank(chain, items, request.k, None))
+        items = candidates.search(query, self._pool(chain, request.depth, None), request.exclude, request.categories)
+        return Ranking(strategy, self._rerank(chain, items, request.depth, None)[request.offset:])
 
     def _chain(self, strategy: str) -> list[Reranker]:
         return [reranker for reranker in self.rerankers if strategy in reranker.applies_to]

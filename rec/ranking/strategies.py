@@ -21,11 +21,18 @@ from rec.storage.items_table import ScoredItem
 
 @dataclass(frozen=True)
 class RankRequest:
-    """What to rank for: how many, within which categories (any of them), minus which items."""
+    """What to rank for: how many, within which categories (any of them), minus which items,
+    after skipping the first `offset` (a page: the same ranking for an unchanged state)."""
 
     k: int
     categories: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
+    offset: int = 0
+
+    @property
+    def depth(self) -> int:
+        """How many to rank: the page and every item before it."""
+        return self.offset + self.k
 
 
 class Strategy(Protocol):

@@ -193,3 +193,20 @@ def test_explain_names_the_liked_items_behind_each_recommendation(either_client:
                                                                       reverse=True)
     assert all(r["item_id"] in liked and r["title"] == titles[r["item_id"]] and r["contribution"] > 0 for r in reasons)
     assert http.get(f"/users/{user}/recommendations", params={"explain": "maybe"}).status_code == 422
+
+
+def test_pages_of_a_ranking_follow_on(client: httpx.Client, config: RecConfig) -> None:
+    client.post("/events", json=[{"user_id": "pager", "item_id": i["item_id"], "type": "like"}
+                                 for i in _items_of(config, "Comedy")[:4]]).raise_for_status()
+    ids = lambda answer: [i["item_id"] for i in answer["items"]]  # noqa: E731
+    routes = [
+        lambda **page: client.get("/users/pager/recommendations", params=page).json(),
+        lambda **page: client.get("/items/1/similar", params=page).json(),
+        lambda **page: client.post("/recommendations/text", json={"text": "a funny film", **page}).json(),
+    ]
+    for route in routes:
+        whole = ids(route(k=20))
+        assert ids(route(k=10)) + ids(route(k=10, offset=10)) == whole and len(whole) == 20
+    reply = client.get("/users/pager/recommendations", params={"k": 10, "offset": config.serve.max_k})
+    assert reply.status_code == 422 and "offset" in reply.json()["detail"]
+    assert client.get("/users/pager/recommendations", params={"offset": -1}).status_code == 422

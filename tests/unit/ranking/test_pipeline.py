@@ -135,3 +135,13 @@ def test_a_stated_interest_answers_at_once_and_gives_way_to_behaviour(store):
     assert top(_stated_profile(X, y, 3)) == ["i3", "i2"]  # half and half: 45 degrees
     assert top(_stated_profile(X, y, 30)) == ["i6", "i5"]  # behaviour has taken over
     assert top(_profile(y)) == ["i6", "i5"]  # nothing stated: behaviour alone
+
+
+def test_a_page_is_the_slice_of_the_longer_ranking(store):
+    pipeline = _served(store, changed(BASE.interest, popularity_weight=0.1, popularity_candidates=8))
+    whole = [i.item_id for i in pipeline.recommend(_profile(X, {"i0"}), RankRequest(6)).items]
+    pages = [[i.item_id for i in pipeline.recommend(_profile(X, {"i0"}), RankRequest(3, offset=o)).items]
+             for o in (0, 3)]
+    assert pages[0] + pages[1] == whole and len(whole) == 6
+    text = pipeline.strategies[0].candidates
+    assert [i.item_id for i in pipeline.search("text", text, X, RankRequest(2, offset=2)).items] == ["i2", "i3"]
