@@ -103,6 +103,39 @@ def item_knn_scores(
     return score_fn
 
 
+def markov_transitions(split: LeaveOneOutSplit, item_index: IdIndex, alpha: float = 1.0) -> np.ndarray:
+    """First-order Markov chain (n_items, n_items): ``P[i, j] = (n_ij + alpha * p_j) / (n_i + alpha)``.
+
+    ``n_ij`` counts train histories where j directly follows i, ``n_i`` = sum_j n_ij,
+    ``p_j`` the train popularity share of j: additive smoothing towards popularity,
+    so a last item seen rarely (or never) as a predecessor falls back on it.
+    """
+    n_items = len(item_index)
+    table = split.history_table(item_index, include_valid=False)
+    starts, ends = table.indptr[:-1], table.indptr[1:]
+    follows = np.ones(len(table.cols), dtype=bool)
+    follows[starts[ends > starts]] = False  # the first event of a history follows nothing
+    previous, current = table.cols[np.flatnonzero(follows) - 1], table.cols[follows]
+    counts = np.zeros((n_items, n_items), dtype=np.float64)
+    np.add.at(counts, (previous, current), 1.0)
+    prior = np.bincount(table.cols, minlength=n_items) / max(len(table.cols), 1)  # (n_items,)
+    return ((counts + alpha * prior) / (counts.sum(axis=1, keepdims=True) + alpha)).astype(np.float32)
+
+
+def markov_scores(
+    split: LeaveOneOutSplit, item_index: IdIndex, alpha: float = 1.0, include_valid: bool = True,
+) -> ScoreFn:
+    """Markov chain: score of item j = P(next = j | the user's last item)."""
+    transitions = markov_transitions(split, item_index, alpha)
+    table = split.history_table(item_index, include_valid)
+    n_items = len(item_index)
+
+    def score_fn(user_ids: np.ndarray) -> np.ndarray:
+        return history_weights(table, user_ids, n_items, "last") @ transitions  # (B, n_items)
+
+    return score_fn
+
+
 def _normalise_rows(x: np.ndarray) -> np.ndarray:
     """L2-normalise rows of (n, d); zero rows stay zero."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)

@@ -193,6 +193,7 @@ def baseline_factories(data: EvalData, interest: InterestConfig, recency_tau: fl
     return {
         "popularity": lambda s, v: baselines.popularity_scores(s, index),
         "item-kNN": lambda s, v: baselines.item_knn_scores(s, index, include_valid=v),
+        "Markov chain (last item)": lambda s, v: baselines.markov_scores(s, index, include_valid=v),
         "text: mean of history": lambda s, v: baselines.embedding_mean_scores(s, index, vectors, v),
         f"text: recency-weighted (tau {recency_tau:g})": lambda s, v: baselines.embedding_recency_scores(
             s, index, vectors, tau=recency_tau, include_valid=v),

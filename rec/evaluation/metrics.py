@@ -175,7 +175,7 @@ def summarize(
     coverage_k: int = 10,
     user_mask: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Metrics dict (HR@k, NDCG@k, MRR@k per k, coverage@coverage_k, n_users).
+    """Metrics dict (HR@k, NDCG@k, MRR@k, recall@k, precision@k per k, coverage@coverage_k, n_users).
 
     ``user_mask`` (U,) bool selects a subset of the result's users.
     """
@@ -188,6 +188,9 @@ def summarize(
         out[f"HR@{k}"] = hit_rate_at_k(ranks, k)
         out[f"NDCG@{k}"] = ndcg_at_k(ranks, k)
         out[f"MRR@{k}"] = mrr_at_k(ranks, k)
+        # One held-out item per user: recall@k is HR@k and precision@k is HR@k / k.
+        out[f"recall@{k}"] = out[f"HR@{k}"]
+        out[f"precision@{k}"] = out[f"HR@{k}"] / k
     if coverage_k > result.top_k.shape[1] < result.n_items:  # a tiny catalogue is all stored
         raise ValueError(f"coverage_k={coverage_k} exceeds stored top-k {result.top_k.shape[1]}")
     out[f"coverage@{coverage_k}"] = catalogue_coverage(result.top_k[mask, :coverage_k], result.n_items)

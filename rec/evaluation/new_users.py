@@ -103,6 +103,7 @@ def methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, model
     n, vectors = len(data.item_index), data.item_vectors
     counts = np.bincount(data.item_index.encode(split.train.train.item_id), minlength=n).astype(np.float32)
     similarity = baselines.item_cosine_similarity(split.train, data.item_index)
+    transitions = baselines.markov_transitions(split.train, data.item_index)
     model, _ = fit_on_split(split.train, data.item_index, vectors,
                             model_config.model_copy(update={"refit_with_valid": False}))
     profiles = prefix_profiles(split, data, interest, model_config.max_len)
@@ -111,6 +112,8 @@ def methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, model
     return {
         "popularity": lambda table, ids: np.tile(counts, (len(ids), 1)),
         "item-kNN": lambda table, ids: baselines.history_weights(table, np.asarray(ids), n) @ similarity,
+        "Markov chain (last item)": lambda table, ids: baselines.history_weights(
+            table, np.asarray(ids), n, "last") @ transitions,
         f"text: recency-weighted (tau {recency_tau:g})": lambda table, ids: (baselines.history_weights(
             table, np.asarray(ids), n, "recency", recency_tau) @ vectors) @ vectors.T,  # (B, E) @ (E, N)
         "live per-event rule (serve fallback)": lambda table, ids: rule(np.asarray(ids)),

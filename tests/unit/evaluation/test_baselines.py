@@ -15,6 +15,8 @@ from rec.evaluation.baselines import (
     history_weights,
     item_cosine_similarity,
     item_knn_scores,
+    markov_scores,
+    markov_transitions,
     popularity_scores,
     random_scores,
 )
@@ -166,3 +168,15 @@ def test_ml100k_item_knn_close_to_recbole(ml100k):
     metrics = evaluate_scores(fn, sp, index)
     for name, value in KNN_ANCHOR.items():
         assert metrics[name] == pytest.approx(value, abs=0.003), name
+
+
+def test_markov_transitions_by_hand(split):
+    # train: u1 i0 -> i1, u3 i2 -> i4, u4 i0 -> i3, u2 i4 alone; popularity share p = [2, 1, 1, 1, 2] / 7
+    p = np.array([2, 1, 1, 1, 2]) / 7
+    transitions = markov_transitions(split, ITEMS, alpha=1.0)
+    assert transitions[0] == pytest.approx((np.array([0, 1, 0, 1, 0]) + p) / 3)
+    assert transitions[4] == pytest.approx(p)  # never followed by anything: popularity alone
+    assert transitions.sum(axis=1) == pytest.approx(np.ones(5))
+    # u1 scores test from train + valid (i0 i1 i2): its last item is i2, followed once by i4
+    scores = markov_scores(split, ITEMS, alpha=1.0)(np.array(["u1"]))
+    assert scores[0] == pytest.approx((np.array([0, 0, 0, 0, 1]) + p) / 2)
