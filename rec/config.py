@@ -137,6 +137,10 @@ class InterestConfig(_Strict):
     stated_model_weight: float = Field(ge=0)
     # The top-k's category mix follows the last `calibration_recent` positive items' (Steck's
     # calibrated re-rank over the best `calibration_candidates`); weight 0 = off, 1 = mix only.
+    # The last step of every ranking: maximal marginal relevance over the best
+    # `diversity_candidates` by text similarity; a request's `diversity` (default this) in [0, 1].
+    diversity: float = Field(ge=0, le=1)
+    diversity_candidates: int = Field(ge=1)
     calibration_weight: float = Field(ge=0, le=1)
     calibration_recent: int = Field(ge=1)
     calibration_candidates: int = Field(ge=1)

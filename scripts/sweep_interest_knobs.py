@@ -8,6 +8,8 @@ events: the first run trains one with the config's train.model but without
 the refit on train + valid (about 3 to 5 minutes on 2 cores) and saves it to
 --model; later runs load it. For each value: validation NDCG@10 and HR@10 of
 the service's pipeline (rec/ranking/pipeline.py) over the leave-one-out split,
+how varied its lists are (intra-list diversity: mean pairwise 1 - cosine of the
+items' text vectors; novelty: mean -log2 popularity share; coverage@10),
 and the scenario shares (rec/evaluation/scenarios.py), one Markdown row each.
 """
 
@@ -20,7 +22,7 @@ import yaml
 
 from rec.config import InterestConfig, load_config
 from rec.evaluation.harness import interest_model_scores, load_eval_data, service_pipeline, train_counts
-from rec.evaluation.metrics import rank_users, summarize
+from rec.evaluation.metrics import intra_list_diversity, novelty, rank_users, summarize
 from rec.evaluation.scenarios import run_scenarios
 from rec.interest.model import load_model, save_model
 from rec.interest.training import fit_on_split
@@ -46,16 +48,20 @@ def main() -> None:
     model = load_model(args.model)
     fixed = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
     counts = train_counts(data, data.split)
-    print("| setting | valid NDCG@10 | valid HR@10 | A after 10 A | B after 10 A + 5 B | B after 10 A + 10 B |")
-    print("|---|---|---|---|---|---|")
+    print("| setting | valid NDCG@10 | valid HR@10 | intra-list diversity | novelty | coverage@10 "
+          "| A after 10 A | B after 10 A + 5 B | B after 10 A + 10 B |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for value in args.values:
         interest = InterestConfig.model_validate({**config.interest.model_dump(), **fixed, args.knob: value})
         scores = interest_model_scores(model, data, data.split, False, interest)
-        valid = summarize(rank_users(scores, data.split, data.item_index, "valid"))
+        ranked = rank_users(scores, data.split, data.item_index, "valid")
+        valid = summarize(ranked)
+        spread = (f"{intra_list_diversity(ranked.top_k, data.item_vectors):.3f} | "
+                  f"{novelty(ranked.top_k, counts):.2f} | {valid['coverage@10']:.3f}")
         rows = {(r.likes_a, r.likes_b): r for r in run_scenarios(
             service_pipeline(data, data.split, interest, model), data, counts, interest, config.history_length)}
         setting = ", ".join(f"{k} {v:g}" for k, v in {**fixed, args.knob: value}.items())
-        print(f"| {setting} | {valid['NDCG@10']:.4f} | {valid['HR@10']:.4f} | {rows[(10, 0)].share_a:.2f} | "
+        print(f"| {setting} | {valid['NDCG@10']:.4f} | {valid['HR@10']:.4f} | {spread} | {rows[(10, 0)].share_a:.2f} | "
               f"{rows[(10, 5)].share_b:.2f} | {rows[(10, 10)].share_b:.2f} |", flush=True)
 
 

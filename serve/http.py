@@ -8,10 +8,12 @@ from ray import serve
 from rec.config import ServeConfig
 from rec.errors import BodyTooLargeError, InvalidRequestError, RecError, UnknownItemError
 from serve.body_limits import RequestBodyLimits
+from serve.schemas import DIVERSITY
 
 CATEGORY_QUERY = Query(
     None, description="only items in at least one of these categories (repeat the parameter for more)",
 )
+DIVERSITY_QUERY = Query(None, ge=0, le=1, description=DIVERSITY)
 OFFSET_QUERY = Query(0, ge=0, description="skip the first `offset` (the next page; stable while nothing changes)")
 
 api = FastAPI(

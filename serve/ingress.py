@@ -22,7 +22,7 @@ from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
 from rec.ranking.strategies import RankRequest
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
-from serve.http import CATEGORY_QUERY, OFFSET_QUERY, api
+from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
@@ -66,6 +66,9 @@ class Ingress:
     def _shown(self, request: RankRequest) -> RankRequest:
         """The request without the items hidden now (by any replica: one stat of the log)."""
         return replace(request, exclude=request.exclude | self.hidden.refresh())
+
+    def _diversity(self, asked: float | None) -> float:
+        return self.config.interest.diversity if asked is None else asked
 
     def _check_key(self, api_key: str | None) -> None:
         expected = self.config.serve.api_key
@@ -123,7 +126,7 @@ class Ingress:
     async def recommend_for_user(
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
-        offset: int = OFFSET_QUERY,
+        offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
         explain: bool = Query(False, description="each item's `because`: the recent items (or stated interest) "
                                                  "without which its score would fall most"),
     ) -> Recommendations:
@@ -133,7 +136,8 @@ class Ingress:
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
         the user's positive events, so a new user who stated one is answered from it.
         With explain=true each item says why: "because you liked X and Y"."""
-        request = self._shown(rank_request(k, category, self.config.serve, offset=offset))
+        request = self._shown(rank_request(k, category, self.config.serve, offset=offset,
+                                           diversity=self._diversity(diversity)))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -187,7 +191,7 @@ class Ingress:
     @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:
         """Items matching free-text interests, e.g. "I like space adventures and old musicals"."""
-        request = self._shown(query.to_request(self.config.serve))
+        request = self._shown(query.to_request(self.config.serve, self.config.interest.diversity))
         live = await self.versions.current()
         vector = await self.query_encoder.embed.remote(query.text, live.encoder)
         ranking = live.pipeline.search("text", live.text, vector, request)
@@ -197,9 +201,10 @@ class Ingress:
     async def similar_items(
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
-        offset: int = OFFSET_QUERY,
+        offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
     ) -> Recommendations:
-        request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset)
+        request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset,
+                               diversity=self._diversity(diversity))
         request = self._shown(request)
         live = await self.versions.current()
         vector = live.text.vectors([item_id]).get(item_id)

@@ -22,6 +22,8 @@ SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 MAX_CATEGORIES = 20
+DIVERSITY = ("0 = by score alone, up to 1 = as varied as the candidates allow (maximal marginal "
+             "relevance by text similarity); default interest.diversity")
 Entry = TypeVar("Entry")
 
 
@@ -37,7 +39,7 @@ def as_batch(body: Entry | list[Entry], what: str, limit: int) -> list[Entry]:
 
 def rank_request(
     k: int | None, categories: Sequence[str] | None, config: ServeConfig, field: str = "category",
-    exclude: frozenset[str] = frozenset(), offset: int = 0,
+    exclude: frozenset[str] = frozenset(), offset: int = 0, diversity: float = 0.0,
 ) -> RankRequest:
     """The ranking asked for: k (default serve.default_k) from `offset` on, and the categories
     named in `field`."""
@@ -54,7 +56,7 @@ def rank_request(
         raise InvalidRequestError(
             f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
             "'&_.-/+(), at most 64 characters)")
-    return RankRequest(k, frozenset(categories), exclude, offset)
+    return RankRequest(k, frozenset(categories), exclude, offset, diversity)
 
 
 class EventIn(BaseModel):
@@ -191,10 +193,12 @@ class TextQuery(BaseModel):
     text: str = Field(min_length=1, description="free-text interests, e.g. 'slow sci-fi and jazz'")
     k: int = Field(10, ge=1, strict=True)  # strict: `true` or "5" is not a count
     offset: int = Field(0, ge=0, strict=True, description="skip the first `offset` (the next page)")
+    diversity: float | None = Field(None, ge=0, le=1, description=DIVERSITY)
     categories: list[str] | None = Field(None, description="only items in at least one of these categories")
 
-    def to_request(self, config: ServeConfig) -> RankRequest:
-        request = rank_request(self.k, self.categories, config, "categories", offset=self.offset)
+    def to_request(self, config: ServeConfig, default_diversity: float) -> RankRequest:
+        diversity = default_diversity if self.diversity is None else self.diversity
+        request = rank_request(self.k, self.categories, config, "categories", offset=self.offset, diversity=diversity)
         if len(self.text) > config.max_text_chars:
             raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
         return request

@@ -128,6 +128,7 @@ def split_profiles(
 
 def pipeline_score_fn(
     pipeline: RankingPipeline, profile_of: Callable[[str], UserProfile], item_index: IdIndex, k: int = 20,
+    diversity: float = 0.0,
 ) -> ScoreFn:
     """The service's ranking as a harness score function: each user's top-k from
     `pipeline.recommend`, scored k, k - 1, ... in its order; every other item ties below
@@ -135,7 +136,7 @@ def pipeline_score_fn(
     def score_fn(user_ids: np.ndarray) -> np.ndarray:
         scores = np.full((len(user_ids), len(item_index)), -1e9)  # (B, N); excluded items get -inf later
         for row, user in enumerate(user_ids):
-            ranking = pipeline.recommend(profile_of(str(user)), RankRequest(k))
+            ranking = pipeline.recommend(profile_of(str(user)), RankRequest(k, diversity=diversity))
             cols = item_index.encode(np.asarray([item.item_id for item in ranking.items], dtype=str))
             scores[row, cols] = k - np.arange(len(cols))
         return scores
@@ -174,7 +175,8 @@ def interest_rule_scores(
     interaction a 'like' (``popularity_weight``: re-ranked candidates; popularity counted
     from the split's train events)."""
     profiles = split_profiles(data, split, include_valid, config, history_length)
-    return pipeline_score_fn(service_pipeline(data, split, config), profiles, data.item_index)
+    return pipeline_score_fn(service_pipeline(data, split, config), profiles, data.item_index,
+                             diversity=config.diversity)
 
 
 def interest_model_scores(
@@ -184,7 +186,8 @@ def interest_model_scores(
     """An interest model as the service ranks with it: its query from the profile's recent items
     (the model's max_len of them, as serve keeps), over its item vectors, through the pipeline."""
     profiles = split_profiles(data, split, include_valid, config, model.config.max_len)
-    return pipeline_score_fn(service_pipeline(data, split, config, model), profiles, data.item_index)
+    return pipeline_score_fn(service_pipeline(data, split, config, model), profiles, data.item_index,
+                             diversity=config.diversity)
 
 
 def baseline_factories(data: EvalData, interest: InterestConfig, recency_tau: float) -> dict[str, ModelFactory]:

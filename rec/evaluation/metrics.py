@@ -83,6 +83,25 @@ def catalogue_coverage(top_k_lists: np.ndarray | Sequence[Sequence[int]], n_item
     return float(np.unique(np.concatenate(lists)).size / n_items)
 
 
+def intra_list_diversity(top_k_lists: np.ndarray, item_vectors: np.ndarray) -> float:
+    """Mean over lists of the mean pairwise distance 1 - cos of their items' unit vectors:
+    0 = the same item k times, about 1 = unrelated items. ``top_k_lists`` (U, k) columns."""
+    lists = np.asarray(top_k_lists, dtype=np.int64)
+    if lists.ndim != 2 or lists.shape[1] < 2:
+        return 0.0
+    vectors = item_vectors[lists]  # (U, k, D)
+    cosines = np.einsum("ukd,uld->ukl", vectors, vectors)  # (U, k, k)
+    upper = np.triu_indices(lists.shape[1], 1)
+    return float(np.mean(1.0 - cosines[:, upper[0], upper[1]]))
+
+
+def novelty(top_k_lists: np.ndarray, counts: np.ndarray) -> float:
+    """Mean -log2 of the listed items' share of the events (``counts`` (N,), +1 smoothed):
+    higher = less popular items."""
+    share = (np.asarray(counts, dtype=np.float64) + 1.0) / (float(np.sum(counts)) + len(counts))
+    return float(np.mean(-np.log2(share[np.asarray(top_k_lists, dtype=np.int64)])))
+
+
 def mask_excluded(
     scores: np.ndarray, rows: np.ndarray, cols: np.ndarray, target_cols: np.ndarray
 ) -> np.ndarray:

@@ -49,8 +49,8 @@ def most_popular_in(data: EvalData, counts: np.ndarray, category: str, other: st
 
 
 def _share(pipeline: RankingPipeline, state: InterestState, categories: dict[str, tuple[str, ...]],
-           wanted: Sequence[str]) -> list[float]:
-    top = pipeline.recommend(user_profile("scenario-user", state), RankRequest(10)).items
+           wanted: Sequence[str], diversity: float = 0.0) -> list[float]:
+    top = pipeline.recommend(user_profile("scenario-user", state), RankRequest(10, diversity=diversity)).items
     return [float(np.mean([c in categories[item.item_id] for item in top])) if top else 0.0 for c in wanted]
 
 
@@ -72,7 +72,7 @@ def run_scenarios(
                 apply_event(state, item, data.item_vectors[columns[item]], "like", now, config, history_length)
                 if n in steps:
                     key = (n, 0) if phase == 0 else (most, n)
-                    totals[key] = totals.get(key, 0.0) + np.asarray(_share(pipeline, state, categories, (a, b)))
+                    totals[key] = totals.get(key, 0.0) + np.asarray(_share(pipeline, state, categories, (a, b), config.diversity))
     return [ScenarioRow(k[0], k[1], *(v / len(pairs))) for k, v in sorted(totals.items(), key=lambda kv: kv[0][::-1])]
 
 

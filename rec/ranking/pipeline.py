@@ -23,7 +23,7 @@ from rec.interest.shard import UserProfile
 from rec.interest.stated import with_stated_interest
 from rec.ranking.candidates import Candidates
 from rec.ranking.explanations import Reason, explain
-from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, PopularityReranker, Reranker
+from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, Diversifier, PopularityReranker, Reranker
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
 )
@@ -44,21 +44,23 @@ class RankingPipeline:
 
     def __init__(
         self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = (), stated_half_life_events: float = 1.0,
-        text: Candidates | None = None,
+        text: Candidates | None = None, diversifier: Diversifier | None = None,
     ) -> None:
         self.strategies, self.rerankers = list(strategies), list(rerankers)
         self.stated_half_life_events = stated_half_life_events
         self.text = text  # the item text vectors: what explanations take a history item's share with
+        self.diversifier = diversifier  # the last step, as diverse as each request asks
 
     def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
         """Top-k for the user, without the items they already touched."""
         profile = with_stated_interest(profile, self.stated_half_life_events)
         request = replace(request, exclude=request.exclude | profile.seen_items)
+        depth = self._diverse_pool(request)
         for strategy in self.strategies:
             chain = self._chain(strategy.name)
-            items = strategy.retrieve(profile, request, self._pool(chain, request.depth, profile))
+            items = strategy.retrieve(profile, request, self._pool(chain, depth, profile))
             if items is not None:
-                ranked = self._rerank(chain, items, request.depth, profile)
+                ranked = self._diversify(self._rerank(chain, items, depth, profile), request)
                 return Ranking(strategy.name, ranked[request.offset:], strategy.version)
         raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
 
@@ -79,9 +81,18 @@ class RankingPipeline:
 
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
-        chain = self._chain(strategy)
-        items = candidates.search(query, self._pool(chain, request.depth, None), request.exclude, request.categories)
-        return Ranking(strategy, self._rerank(chain, items, request.depth, None)[request.offset:])
+        chain, depth = self._chain(strategy), self._diverse_pool(request)
+        items = candidates.search(query, self._pool(chain, depth, None), request.exclude, request.categories)
+        return Ranking(strategy, self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:])
+
+    def _diverse_pool(self, request: RankRequest) -> int:
+        """How many the re-ranker chain must hand on: the diversifier's candidates when it runs."""
+        return self.diversifier.pool(request.depth, request.diversity) if self.diversifier else request.depth
+
+    def _diversify(self, items: list[ScoredItem], request: RankRequest) -> list[ScoredItem]:
+        if self.diversifier is None:
+            return items[:request.depth]
+        return self.diversifier.rerank(items, request.depth, request.diversity)
 
     def _chain(self, strategy: str) -> list[Reranker]:
         return [reranker for reranker in self.rerankers if strategy in reranker.applies_to]
@@ -129,4 +140,5 @@ def build_pipeline(
     if interest.calibration_weight > 0:
         rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
                                              interest.calibration_candidates))
-    return RankingPipeline(strategies, rerankers, interest.stated_half_life_events, text)
+    return RankingPipeline(strategies, rerankers, interest.stated_half_life_events, text,
+                           Diversifier(text, interest.diversity_candidates))

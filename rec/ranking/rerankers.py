@@ -150,3 +150,41 @@ def _category_mass(categories, column: dict[str, int]) -> np.ndarray:
 
 def _best(items: list[ScoredItem], k: int) -> list[ScoredItem]:
     return sorted(items, key=lambda item: -item.score)[:k]  # stable: retrieval order on ties
+
+
+@dataclass(frozen=True)
+class Diversifier:
+    """Maximal marginal relevance (Carbonell and Goldstein 1998) over the best `candidates`:
+    each next item maximises (1 - d) * score - d * its highest text cosine with the items
+    already listed, the score scaled to [0, 1] over the candidates; d = 0 keeps the order,
+    d = 1 spreads the list as far as the candidates allow. The pipeline runs it last, with
+    the diversity each request asks for."""
+
+    text: Candidates  # the item text vectors: what "alike" means
+    candidates: int
+
+    def pool(self, k: int, diversity: float) -> int:
+        return max(k, self.candidates) if diversity > 0 else k
+
+    def rerank(self, items: Sequence[ScoredItem], k: int, diversity: float) -> list[ScoredItem]:
+        if diversity <= 0 or len(items) <= 1:
+            return list(items[:k])
+        vectors = self.text.vectors([item.item_id for item in items])
+        kept = [item for item in items if item.item_id in vectors]
+        if len(kept) <= 1:
+            return list(items[:k])
+        matrix = np.stack([vectors[item.item_id] for item in kept])  # (P, D) unit rows
+        similarity = matrix @ matrix.T  # (P, P)
+        scores = np.array([item.score for item in kept])
+        scaled = (scores - scores.min()) / max(float(np.ptp(scores)), 1e-12)  # (P,) in [0, 1]
+        closest = np.full(len(kept), -np.inf)  # (P,) highest cosine with a listed item
+        free = np.ones(len(kept), dtype=bool)
+        chosen: list[int] = []
+        for _ in range(min(k, len(kept))):
+            penalty = np.where(np.isfinite(closest), closest, 0.0)
+            gain = np.where(free, (1 - diversity) * scaled - diversity * penalty, -np.inf)
+            best = int(np.argmax(gain))
+            chosen.append(best)
+            free[best] = False
+            closest = np.maximum(closest, similarity[best])
+        return [kept[i] for i in chosen]

@@ -28,6 +28,7 @@ class RankRequest:
     categories: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
     offset: int = 0
+    diversity: float = 0.0  # 0 = by score alone; up to 1 = as varied as the candidates allow
 
     @property
     def depth(self) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import lancedb
+import numpy as np
 import pytest
 
 from rec.config import RecConfig
@@ -210,3 +211,22 @@ def test_pages_of_a_ranking_follow_on(client: httpx.Client, config: RecConfig) -
     reply = client.get("/users/pager/recommendations", params={"k": 10, "offset": config.serve.max_k})
     assert reply.status_code == 422 and "offset" in reply.json()["detail"]
     assert client.get("/users/pager/recommendations", params={"offset": -1}).status_code == 422
+
+
+def test_diversity_spreads_a_list_and_is_validated(client: httpx.Client, config: RecConfig) -> None:
+    client.post("/events", json=[{"user_id": "spreader", "item_id": i["item_id"], "type": "like"}
+                                 for i in _items_of(config, "Horror")[:5]]).raise_for_status()
+    rows = lancedb.connect(config.paths.lancedb_uri).open_table("items").to_arrow().select(["item_id", "vector"])
+    vectors = dict(zip(rows["item_id"].to_pylist(), np.asarray(rows["vector"].to_pylist())))
+
+    def spread(diversity: float) -> float:
+        items = client.get("/users/spreader/recommendations", params={"k": 10, "diversity": diversity}).json()["items"]
+        matrix = np.stack([vectors[i["item_id"]] for i in items])
+        return float(np.mean(1 - (matrix @ matrix.T)[np.triu_indices(10, 1)]))
+
+    assert spread(0.0) < spread(0.5) < spread(1.0)
+    default = client.get("/users/spreader/recommendations", params={"k": 10}).json()["items"]
+    zero = client.get("/users/spreader/recommendations", params={"k": 10, "diversity": 0}).json()["items"]
+    assert default == zero  # interest.diversity is 0
+    assert client.get("/users/spreader/recommendations", params={"diversity": 1.5}).status_code == 422
+    assert client.post("/recommendations/text", json={"text": "x", "diversity": -0.1}).status_code == 422

@@ -12,9 +12,11 @@ from rec.evaluation.metrics import (
     catalogue_coverage,
     evaluate_scores,
     hit_rate_at_k,
+    intra_list_diversity,
     mask_excluded,
     mrr_at_k,
     ndcg_at_k,
+    novelty,
     rank_targets,
     rank_users,
     summarize,
@@ -154,3 +156,12 @@ def test_full_size_evaluation_is_fast():
     elapsed = time.perf_counter() - start
     assert metrics["n_users"] == n_users
     assert elapsed < 1.5, f"evaluation took {elapsed:.2f}s"
+
+
+def test_intra_list_diversity_and_novelty_by_hand():
+    vectors = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # items 0 and 2 alike, 1 orthogonal
+    assert intra_list_diversity(np.array([[0, 2]]), vectors) == pytest.approx(0.0)
+    assert intra_list_diversity(np.array([[0, 1], [0, 2]]), vectors) == pytest.approx(0.5)
+    assert intra_list_diversity(np.array([[0, 1, 2]]), vectors) == pytest.approx(2 / 3)
+    counts = np.array([5.0, 1.0, 0.0])  # shares (c + 1) / 9: 6/9, 2/9, 1/9
+    assert novelty(np.array([[0, 2]]), counts) == pytest.approx(np.mean([-np.log2(6 / 9), -np.log2(1 / 9)]))

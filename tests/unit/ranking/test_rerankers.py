@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from plane_items import DIM, IDS, VECTORS, X
 from rec.interest.shard import UserProfile
 from rec.ranking.candidates import Candidates, InMemoryItems
-from rec.ranking.rerankers import CalibrationReranker, PopularityReranker
+from rec.ranking.rerankers import CalibrationReranker, Diversifier, PopularityReranker
 from rec.storage.items_table import ScoredItem
 from rec.storage.new_item_log import NewItem
 
@@ -68,3 +69,22 @@ def test_calibration_leaves_users_without_positive_history_alone():
     reranker = CalibrationReranker(_catalog(), weight=0.9, recent=10, candidates=10)
     assert reranker.rerank(pool, 2, _profile(())) == pool and reranker.pool(2, _profile(())) == 2
     assert reranker.pool(2, _profile(("a1",))) == 10
+
+
+def _mean_cosine(ids: list[str]) -> float:
+    vectors = np.array([VECTORS[i] for i in ids])
+    similarity = vectors @ vectors.T
+    return float(similarity[np.triu_indices(len(ids), 1)].mean())
+
+
+def test_the_diversifier_spreads_the_list_as_asked():
+    items = InMemoryItems(DIM)
+    items.add([NewItem(i, i.upper()) for i in IDS], np.array([VECTORS[i] for i in IDS]))
+    text = Candidates(items, InMemoryItems(DIM))
+    ranked = text.search(X, 10)  # i0 (0 degrees), i1 (15), ... i6 (90), then i7, i8 (90), i9 (180)
+    diversifier = Diversifier(text, candidates=10)
+    plain = [i.item_id for i in diversifier.rerank(ranked, 4, 0.0)]
+    assert plain == ["i0", "i1", "i2", "i3"] and diversifier.pool(4, 0.0) == 4 and diversifier.pool(4, 0.5) == 10
+    spreads = [_mean_cosine([i.item_id for i in diversifier.rerank(ranked, 4, d)]) for d in (0.0, 0.25, 0.5, 1.0)]
+    assert spreads == sorted(spreads, reverse=True) and spreads[-1] < spreads[0]
+    assert [i.item_id for i in diversifier.rerank(ranked, 2, 1.0)] == ["i0", "i9"]  # the opposite of the first
