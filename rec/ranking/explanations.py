@@ -71,7 +71,10 @@ def explain(
     if not removals:
         return [()] * len(item_ids)
     full, *others = score_parts([profile, *(changed for _, changed in removals)], item_ids)
-    scales = [1.0] if len(full) == 1 else [max(float(np.std(part)), _EPS) for part, _ in full]
+    if len(full) == 1 or len(item_ids) < 2:  # one part, or nothing to standardise over
+        scales = [1.0] * len(full)
+    else:
+        scales = [max(float(np.std(part)), _EPS) for part, _ in full]
 
     def total(parts: list[tuple[np.ndarray, float]]) -> np.ndarray:
         return sum(weight * part / scale for (part, weight), scale in zip(parts, scales))
