@@ -6,8 +6,8 @@ Protocol: shared/anchors/quality.md (leave-one-out by (timestamp, line), full
 ranking, earlier items excluded) plus the cold-item protocol (a seeded share
 of items lose their training events). Item text vectors come from the items
 table version the champion encoder names. One MLflow run with a nested run
-per model; a Markdown table and a PNG chart in evaluate.report_dir. Ends
-with one JSON line.
+per model; a Markdown table and PNG charts (the models; the diversity curve)
+in evaluate.report_dir. Ends with one JSON line.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from jobs.cli import run_config_job  # noqa: E402
 from rec.config import InterestConfig, RecConfig  # noqa: E402
 from rec.evaluation.harness import (  # noqa: E402
     EvalData, ModelFactory, baseline_factories, calibration_table, evaluate_model, interest_model_scores,
-    load_eval_data, make_cold_split, markdown_table, service_pipeline, train_counts,
+    interest_rule_scores, load_eval_data, make_cold_split, markdown_table, service_pipeline, train_counts,
 )
+from rec.evaluation.diversity import DiversityRow, diversity_curve, diversity_table  # noqa: E402
 from rec.registry.interest_models import read_item_ids, resolve_interest_model  # noqa: E402
 from rec.evaluation.metrics import ScoreFn  # noqa: E402
 from rec.evaluation.new_users import K_VALUES, new_user_split, new_user_table, rank_prefixes, summarise  # noqa: E402
@@ -117,6 +118,31 @@ def scenario_results(config: RecConfig, data: EvalData) -> dict[str, list[Scenar
             for name, pipeline in pipelines.items()}
 
 
+def diversity_results(config: RecConfig, data: EvalData) -> tuple[str, list[DiversityRow]]:
+    """The served ranking at each diversity (rec/evaluation/diversity.py): the champion through
+    the service's pipeline when there is one, else the per-event rule; (its name, the rows)."""
+    version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
+    if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
+        model = load_model(version.model_dir)
+        return f"interest model v{version.version}", diversity_curve(
+            lambda interest: interest_model_scores(model, data, data.split, True, interest), data, config.interest)
+    return "per-event rule", diversity_curve(
+        lambda interest: interest_rule_scores(data, data.split, True, interest), data, config.interest)
+
+
+def draw_diversity_chart(name: str, rows: list[DiversityRow], path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r.intra_list for r in rows], [r.ndcg for r in rows], marker="o")
+    for r in rows:
+        ax.annotate(f"diversity {r.diversity:g}", (r.intra_list, r.ndcg), textcoords="offset points", xytext=(6, 4))
+    ax.set_xlabel("intra-list diversity of the top-10 (mean pairwise 1 - cosine)")
+    ax.set_ylabel("NDCG@10, test split")
+    ax.set_title(f"{name}: accuracy against variety")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def new_user_results(config: RecConfig, data: EvalData) -> dict[str, dict[int, dict[str, float]]]:
     """The new-user protocol, pooled over evaluate.new_user_seeds: per method and k, HR/NDCG@10."""
     ranks: dict[str, dict[int, list[np.ndarray]]] = {}
@@ -167,8 +193,14 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
         if new_users:
             scenario += ("\n\nNew users (held out of training; seeds " + str(config.evaluate.new_user_seeds)
                          + "): NDCG@10 of event k + 1 from the first k\n\n" + new_user_table(new_users))
+        served, diversity = diversity_results(config, data)
+        mlflow.log_metrics({f"diversity_{r.diversity:g}_{key}": value for r in diversity for key, value in
+                            (("NDCG_at_10", r.ndcg), ("intra_list_diversity", r.intra_list), ("novelty", r.novelty))})
+        scenario += (f"\n\nDiversity ({served}, test split; rec/evaluation/diversity.py)\n\n"
+                     + diversity_table(diversity))
         (report_dir / "evaluation.md").write_text(table + "\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")
+        draw_diversity_chart(served, diversity, report_dir / "diversity.png")
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
     print(table + "\n\n" + scenario)
     return {"job": "evaluate", "models": len(results), "report": str(report_dir / "evaluation.md"),

@@ -69,3 +69,16 @@ def test_evaluate_model_reports_test_valid_and_cold_metrics():
     assert metrics["cold_users"] + metrics["warm_users"] == metrics["n_users"] == 5
     table = markdown_table({"popularity": metrics})
     assert table.splitlines()[2].startswith("| popularity | ")
+
+
+def test_the_diversity_curve_starts_at_the_plain_ranking_and_spreads_the_lists():
+    from rec.evaluation.diversity import diversity_curve, diversity_table
+    from rec.evaluation.metrics import evaluate_scores
+
+    data, interest = _data(), changed(BASE.interest, diversity_candidates=6)
+    rows = diversity_curve(lambda config: interest_rule_scores(data, data.split, True, config), data, interest,
+                           (0.0, 1.0))
+    plain = evaluate_scores(interest_rule_scores(data, data.split, True, interest), data.split, data.item_index)
+    assert rows[0].ndcg == plain["NDCG@10"] and rows[0].diversity == 0.0
+    assert rows[1].intra_list >= rows[0].intra_list
+    assert diversity_table(rows).count("\n") == 3
