@@ -58,13 +58,14 @@ def without_stated(profile: UserProfile) -> UserProfile:
 
 def explain(
     score_parts: ScoreParts, profile: UserProfile, item_ids: Sequence[str],
-    vectors: dict[str, np.ndarray], recent: int = 10, max_reasons: int = 3,
+    text_vectors: Callable[[Sequence[str]], dict[str, np.ndarray]], recent: int = 10, max_reasons: int = 3,
 ) -> list[tuple[Reason, ...]]:
-    """Each listed item's reasons (at most `max_reasons`, largest first); `vectors`: the text
-    vectors of the profile's recent items."""
+    """Each listed item's reasons (at most `max_reasons`, largest first); `text_vectors` looks
+    up the item text vectors of the profile's recent items."""
+    candidates = list(dict.fromkeys(reversed(profile.recent_items)))[:recent]  # latest first, distinct
+    vectors = text_vectors(candidates) if candidates else {}
     removals: list[tuple[str | None, UserProfile]] = [
-        (item, without_item(profile, item, vectors.get(item)))
-        for item in list(dict.fromkeys(reversed(profile.recent_items)))[:recent]
+        (item, without_item(profile, item, vectors.get(item))) for item in candidates
     ]
     if profile.stated is not None:
         removals.append((None, without_stated(profile)))

@@ -76,8 +76,7 @@ class RankingPipeline:
         def blended(profiles: Sequence[UserProfile], item_ids: Sequence[str]) -> list[list[tuple[np.ndarray, float]]]:
             return score_parts([with_stated_interest(p, self.stated_half_life_events) for p in profiles], item_ids)
 
-        vectors = self.text.vectors(list(dict.fromkeys(reversed(profile.recent_items)))[:recent])
-        return explain(blended, profile, [item.item_id for item in ranking.items], vectors, recent)
+        return explain(blended, profile, [item.item_id for item in ranking.items], self.text.vectors, recent)
 
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
