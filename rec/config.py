@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rec.errors import ConfigError
+from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the config types are all here)
 from rec.interest.model_config import SequenceModelConfig
 
-EVENT_TYPES = ("view", "click", "like", "add_to_cart", "purchase", "dislike", "skip")
 # Keys that moved: an old config naming one fails with the key to use instead.
 MOVED_KEYS = {("serve", "history_length"): "train.model.max_len (the serving history is the model's)"}
 
@@ -108,54 +108,6 @@ class EmbedJobConfig(_Strict):
     index_min_rows: int = Field(ge=0, description="build an ANN index from this size")
     index_partitions: int | None = None  # None = sqrt(rows) / 4
     fail_after_rows: int | None = Field(None, description="fault injection for tests")
-
-
-class InterestConfig(_Strict):
-    """The per-event interest update (rec/interest/rule.py) and how its vector ranks."""
-
-    event_weights: dict[str, float]
-    half_life_events: float = Field(gt=0, description="weight halves every N events")
-    half_life_seconds: float = Field(gt=0, description="and every N seconds")
-    # Ranking with the per-event vector: its best `popularity_candidates` items by cosine,
-    # re-ranked by cosine + popularity_weight * log(1 + popularity); 0 = cosine alone.
-    popularity_weight: float = Field(ge=0)
-    popularity_candidates: int = Field(ge=1)
-    # Every user strategy's best `dislike_candidates` fall by how close (text cosine above
-    # `dislike_floor`) they are to the user's recent dislikes and skips; 0 = off.
-    dislike_weight: float = Field(ge=0)
-    dislike_floor: float = Field(ge=0, lt=1)
-    dislike_candidates: int = Field(ge=1)
-    # The interest model blended with this vector: z(model) + text_blend * z(cosine) over the
-    # best `blend_candidates` of each; 0 = the model alone.
-    text_blend: float = Field(ge=0)
-    blend_candidates: int = Field(ge=1)
-    blend_history: int = Field(ge=0, description="> 0: text_blend shrinks as blend_history / events beyond it")
-    # A stated interest (rec/interest/stated.py) makes 0.5 ** (positive events / half-life)
-    # of the interest vector; with the model live, the blend above gains that share times
-    # stated_model_weight.
-    stated_half_life_events: float = Field(gt=0)
-    stated_model_weight: float = Field(ge=0)
-    # The top-k's category mix follows the last `calibration_recent` positive items' (Steck's
-    # calibrated re-rank over the best `calibration_candidates`); weight 0 = off, 1 = mix only.
-    # The last step of every ranking: maximal marginal relevance over the best
-    # `diversity_candidates` by text similarity; a request's `diversity` (default this) in [0, 1].
-    diversity: float = Field(ge=0, le=1)
-    diversity_candidates: int = Field(ge=1)
-    calibration_weight: float = Field(ge=0, le=1)
-    calibration_recent: int = Field(ge=1)
-    calibration_candidates: int = Field(ge=1)
-
-    @field_validator("event_weights")
-    @classmethod
-    def _known_types(cls, weights: dict[str, float]) -> dict[str, float]:
-        missing = set(EVENT_TYPES) - set(weights)
-        unknown = set(weights) - set(EVENT_TYPES)
-        if missing or unknown:
-            raise ValueError(
-                f"event_weights must give exactly the types {list(EVENT_TYPES)}; "
-                f"missing {sorted(missing)}, unknown {sorted(unknown)}"
-            )
-        return weights
 
 
 class DeploymentConfig(_Strict):
