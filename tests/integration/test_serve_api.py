@@ -10,20 +10,10 @@ import lancedb
 import numpy as np
 import pytest
 
+from catalog_items import items_of
 from rec.config import RecConfig
 
 pytestmark = pytest.mark.ray
-
-
-def _items_of(config: RecConfig, genre: str, without: str = "") -> list[dict]:
-    """The catalogue's items of `genre`, in item_id order: the embed job's actors write
-    rows in whatever order they finish, so table order would pick other items each run."""
-    rows = lancedb.connect(config.paths.lancedb_uri).open_table("items").to_arrow()
-    return sorted(
-        (r for r in rows.select(["item_id", "title", "categories"]).to_pylist()
-         if genre in (r["categories"] or []) and without not in (r["categories"] or [])),
-        key=lambda r: int(r["item_id"]),
-    )
 
 
 def _log_lines(config: RecConfig) -> int:
@@ -39,7 +29,7 @@ def test_health_and_version(client: httpx.Client, embed_summary: dict) -> None:
 
 
 def test_liked_genre_dominates_and_liked_items_are_excluded(client: httpx.Client, config: RecConfig) -> None:
-    horror = _items_of(config, "Horror")
+    horror = items_of(config, "Horror")
     assert len(horror) >= 10, "the 400-item fixture catalogue should hold enough horror films"
     liked = [item["item_id"] for item in horror[:5]]
     events = [{"user_id": "horror-fan", "item_id": i, "type": "like"} for i in liked]
@@ -65,8 +55,8 @@ def test_new_user_gets_popular_items(client: httpx.Client) -> None:
 
 
 def test_interest_follows_the_latest_events(client: httpx.Client, config: RecConfig) -> None:
-    comedy = [i["item_id"] for i in _items_of(config, "Comedy", without="Horror")[:6]]
-    horror = [i["item_id"] for i in _items_of(config, "Horror", without="Comedy")[:6]]
+    comedy = [i["item_id"] for i in items_of(config, "Comedy", without="Horror")[:6]]
+    horror = [i["item_id"] for i in items_of(config, "Horror", without="Comedy")[:6]]
     user = "drifting-user"
     client.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in comedy]).raise_for_status()
     first = client.get(f"/users/{user}/recommendations").json()["items"]
@@ -97,7 +87,7 @@ def test_similar_items(client: httpx.Client) -> None:
 
 
 def test_category_filter_on_every_recommendation_route(client: httpx.Client, config: RecConfig) -> None:
-    liked = [i["item_id"] for i in _items_of(config, "Horror")[:3]]
+    liked = [i["item_id"] for i in items_of(config, "Horror")[:3]]
     client.post("/events", json=[{"user_id": "filtering", "item_id": i, "type": "like"} for i in liked]).raise_for_status()
     answers = {
         "user": client.get("/users/filtering/recommendations", params={"category": ["Comedy", "Western"]}),
@@ -179,13 +169,13 @@ def test_delete_user_forgets_state_and_logged_events(client: httpx.Client, confi
 def test_explain_names_the_liked_items_behind_each_recommendation(either_client: tuple[str, httpx.Client], config: RecConfig) -> None:
     app, http = either_client
     user = f"explained-{app}"
-    liked = [i["item_id"] for i in _items_of(config, "Horror")[:3]] + [i["item_id"] for i in _items_of(config, "Musical")[:3]]
+    liked = [i["item_id"] for i in items_of(config, "Horror")[:3]] + [i["item_id"] for i in items_of(config, "Musical")[:3]]
     http.post("/events", json=[{"user_id": user, "item_id": i, "type": "like"} for i in liked]).raise_for_status()
     plain = http.get(f"/users/{user}/recommendations", params={"k": 10}).json()
     assert all(item["because"] is None for item in plain["items"])
     explained = http.get(f"/users/{user}/recommendations", params={"k": 10, "explain": "true"}).json()
     assert [i["item_id"] for i in explained["items"]] == [i["item_id"] for i in plain["items"]]  # same list
-    titles = {i["item_id"]: i["title"] for i in _items_of(config, "Horror") + _items_of(config, "Musical")}
+    titles = {i["item_id"]: i["title"] for i in items_of(config, "Horror") + items_of(config, "Musical")}
     reasons = [r for item in explained["items"] for r in item["because"]]
     assert sum(bool(item["because"]) for item in explained["items"]) >= 8
     for item in explained["items"]:
@@ -198,7 +188,7 @@ def test_explain_names_the_liked_items_behind_each_recommendation(either_client:
 
 def test_pages_of_a_ranking_follow_on(client: httpx.Client, config: RecConfig) -> None:
     client.post("/events", json=[{"user_id": "pager", "item_id": i["item_id"], "type": "like"}
-                                 for i in _items_of(config, "Comedy")[:4]]).raise_for_status()
+                                 for i in items_of(config, "Comedy")[:4]]).raise_for_status()
     ids = lambda answer: [i["item_id"] for i in answer["items"]]  # noqa: E731
     routes = [
         lambda **page: client.get("/users/pager/recommendations", params=page).json(),
@@ -215,7 +205,7 @@ def test_pages_of_a_ranking_follow_on(client: httpx.Client, config: RecConfig) -
 
 def test_diversity_spreads_a_list_and_is_validated(client: httpx.Client, config: RecConfig) -> None:
     client.post("/events", json=[{"user_id": "spreader", "item_id": i["item_id"], "type": "like"}
-                                 for i in _items_of(config, "Horror")[:5]]).raise_for_status()
+                                 for i in items_of(config, "Horror")[:5]]).raise_for_status()
     rows = lancedb.connect(config.paths.lancedb_uri).open_table("items").to_arrow().select(["item_id", "vector"])
     vectors = dict(zip(rows["item_id"].to_pylist(), np.asarray(rows["vector"].to_pylist())))
 
