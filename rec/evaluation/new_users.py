@@ -21,6 +21,7 @@ from rec.evaluation import baselines
 from rec.evaluation.harness import EvalData, pipeline_score_fn, service_pipeline
 from rec.evaluation.metrics import rank_targets
 from rec.evaluation.splits import HistoryTable, IdIndex, LeaveOneOutSplit, leave_one_out_split
+from rec.interest.model import InterestEvolutionModel
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import UserProfile, user_profile
 from rec.interest.training import fit_on_split
@@ -96,19 +97,19 @@ def prefix_profiles(split: NewUserSplit, data: EvalData, config: InterestConfig,
     return profile_of
 
 
-def methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, model_config: SequenceModelConfig,
-            recency_tau: float) -> dict[str, HistoryScores]:
-    """Baselines fitted on the kept users, the per-event rule, and the served pipeline with a
-    model trained on the kept users (no refit: the early-stopped model)."""
+def held_out_model(data: EvalData, split: NewUserSplit, model_config: SequenceModelConfig) -> InterestEvolutionModel:
+    """The interest model trained on the kept users (no refit: the early-stopped model)."""
+    model, _ = fit_on_split(split.train, data.item_index, data.item_vectors,
+                            model_config.model_copy(update={"refit_with_valid": False}))
+    return model
+
+
+def baseline_methods(data: EvalData, split: NewUserSplit, recency_tau: float) -> dict[str, HistoryScores]:
+    """The baselines, fitted on the kept users."""
     n, vectors = len(data.item_index), data.item_vectors
     counts = np.bincount(data.item_index.encode(split.train.train.item_id), minlength=n).astype(np.float32)
     similarity = baselines.item_cosine_similarity(split.train, data.item_index)
     transitions = baselines.markov_transitions(split.train, data.item_index)
-    model, _ = fit_on_split(split.train, data.item_index, vectors,
-                            model_config.model_copy(update={"refit_with_valid": False}))
-    profiles = prefix_profiles(split, data, interest, model_config.max_len)
-    rule = pipeline_score_fn(service_pipeline(data, split.train, interest), profiles, data.item_index)
-    served = pipeline_score_fn(service_pipeline(data, split.train, interest, model), profiles, data.item_index)
     return {
         "popularity": lambda table, ids: np.tile(counts, (len(ids), 1)),
         "item-kNN": lambda table, ids: baselines.history_weights(table, np.asarray(ids), n) @ similarity,
@@ -116,9 +117,28 @@ def methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, model
             table, np.asarray(ids), n, "last") @ transitions,
         f"text: recency-weighted (tau {recency_tau:g})": lambda table, ids: (baselines.history_weights(
             table, np.asarray(ids), n, "recency", recency_tau) @ vectors) @ vectors.T,  # (B, E) @ (E, N)
+    }
+
+
+def pipeline_methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, history_length: int,
+                     model: InterestEvolutionModel) -> dict[str, HistoryScores]:
+    """The per-event rule alone, and the served pipeline with `model` (trained on the kept users)."""
+    profiles = prefix_profiles(split, data, interest, history_length)
+    rule = pipeline_score_fn(service_pipeline(data, split.train, interest), profiles, data.item_index)
+    served = pipeline_score_fn(service_pipeline(data, split.train, interest, model), profiles, data.item_index)
+    return {
         "live per-event rule (serve fallback)": lambda table, ids: rule(np.asarray(ids)),
         "served: interest model + pipeline": lambda table, ids: served(np.asarray(ids)),
     }
+
+
+def methods(data: EvalData, split: NewUserSplit, interest: InterestConfig, model_config: SequenceModelConfig,
+            recency_tau: float) -> dict[str, HistoryScores]:
+    """Baselines fitted on the kept users, the per-event rule, and the served pipeline with a
+    model trained on the kept users."""
+    model = held_out_model(data, split, model_config)
+    return {**baseline_methods(data, split, recency_tau),
+            **pipeline_methods(data, split, interest, model_config.max_len, model)}
 
 
 def summarise(ranks: np.ndarray) -> dict[str, float]:
