@@ -30,6 +30,11 @@ class InterestConfig(BaseModel):
     text_blend: float = Field(ge=0)
     blend_candidates: int = Field(ge=1)
     blend_history: int = Field(ge=0, description="> 0: text_blend shrinks as blend_history / events beyond it")
+    # > 0: text_blend counts by (focus - blend_focus) / (1 - blend_focus), clipped to [0, 1], where
+    # focus is the largest share of one category among the recent items (as the vector weighs them),
+    # 0 before `focus_min_events` positive events (rec/ranking/strategies.py).
+    blend_focus: float = Field(ge=0, lt=1)
+    focus_min_events: int = Field(ge=1)
     # A stated interest (rec/interest/stated.py) makes 0.5 ** (positive events / half-life)
     # of the interest vector; with the model live, the blend above gains that share times
     # stated_model_weight.

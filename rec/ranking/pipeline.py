@@ -127,6 +127,8 @@ def build_pipeline(
         strategies.append(InterestModelStrategy(queries, scoring, version, text=text,
                                                 text_weight=interest.text_blend, blend_candidates=interest.blend_candidates,
                                                 blend_history=interest.blend_history,
+                                                blend_focus=interest.blend_focus,
+                                                focus_min_events=interest.focus_min_events,
                                                 stated_weight=interest.stated_model_weight,
                                                 stated_half_life_events=interest.stated_half_life_events))
     strategies += [InterestVectorStrategy(text), PopularStrategy(popular)]

@@ -53,6 +53,11 @@ class InterestModelStrategy:
     `blend_candidates` of each are pooled and ranked by z(model score) + w * z(cosine of
     the interest vector), each standardised over the pool, so the list also follows the
     latest events' text (the model reads the history, but weighs what is usually next).
+    With `blend_focus` t > 0, w counts only as far as the interest is focused on one
+    category: by (focus - t) / (1 - t), clipped to [0, 1], where focus is the largest
+    share of one category among the recent items, each weighted by what it makes of the
+    interest vector now (so a long pause leaves the older items little say). A user who
+    likes a run of one genre sees it; a spread-out history keeps the model's ranking.
     A stated interest adds `stated_weight` times its share of the interest vector to w,
     so what the user said counts most while they have done little.
     """
@@ -65,14 +70,20 @@ class InterestModelStrategy:
     text_weight: float = 0.0
     blend_candidates: int = 100
     blend_history: int = 0  # > 0: the weight shrinks as blend_history / events beyond that many events
+    blend_focus: float = 0.0  # > 0: the focus at which the blend starts (above)
+    focus_min_events: int = 3  # fewer recent items than this: no focus yet
     stated_weight: float = 0.0
     stated_half_life_events: float = 1.0
 
     def retrieve(self, profile: UserProfile, request: RankRequest, n: int) -> list[ScoredItem] | None:
+        return self.blended(profile, request, n, self.blend_weight(profile))
+
+    def blended(self, profile: UserProfile, request: RankRequest, n: int, weight: float) -> list[ScoredItem] | None:
+        """The best `n` by z(model score) + weight * z(cosine of profile.interest); None when
+        the model knows no item of the history."""
         query = self.queries.query_vector(profile.recent_items, profile.recent_timestamps)
         if query is None:  # no item of the history is known to the model
             return None
-        weight = self.blend_weight(profile)
         if self.text is None or weight <= 0 or profile.interest is None:
             return self.candidates.search(query, n, exclude=request.exclude, categories=request.categories)
         pool = max(n, self.blend_candidates)
@@ -109,7 +120,29 @@ class InterestModelStrategy:
         weight = self.text_weight
         if self.blend_history and len(profile.recent_items) > self.blend_history:
             weight *= self.blend_history / len(profile.recent_items)
+        if self.blend_focus > 0 and weight > 0:
+            focus = category_focus(profile, self.text, self.focus_min_events) if self.text is not None else 0.0
+            weight *= min(max((focus - self.blend_focus) / (1.0 - self.blend_focus), 0.0), 1.0)
         return weight + self.stated_weight * stated_share(profile, self.stated_half_life_events)
+
+
+FOCUS_ITEMS = 20  # the recent items a focus looks at: older ones make almost nothing of the vector
+
+
+def category_focus(profile: UserProfile, text: Candidates, min_events: int) -> float:
+    """The largest share of one category among the profile's recent positive items, each
+    weighted by its coefficient in the interest vector (rec/interest/rule.py); 0 with fewer
+    than `min_events` of them. An item with several categories counts fully for each."""
+    items = profile.recent_items[-FOCUS_ITEMS:]
+    if len(items) < min_events:
+        return 0.0
+    weights = profile.recent_coefficients[-FOCUS_ITEMS:] or (1.0,) * len(items)
+    categories = text.categories(items)
+    mass: dict[str, float] = {}
+    for item, weight in zip(items, weights):
+        for category in set(categories.get(item, ())):
+            mass[category] = mass.get(category, 0.0) + weight
+    return max(mass.values(), default=0.0) / max(sum(weights), 1e-12)
 
 
 def _dots(candidates: Candidates, item_ids: Sequence[str], query: np.ndarray | None) -> np.ndarray:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from mlflow import MlflowClient
 
+from catalog_items import items_of
 from rec.config import load_config
 from rec.registry.interest_models import resolve_interest_model
+from rec.evaluation.harness import interest_model_scores
 from rec.evaluation.metrics import rank_users
 from rec.interest.model import load_model
-from rec.interest.training import model_score_fn
 
 pytestmark = pytest.mark.ray
 
@@ -84,6 +86,30 @@ def test_after_a_dislike_the_items_most_like_it_fall(model_client: httpx.Client,
     assert sum(rank.values()) / len(nearest) >= sum(before.index(i) for i in nearest) / len(nearest) + 10
 
 
+def test_the_list_follows_a_run_of_one_genre_then_a_new_one(
+    model_client: httpx.Client, train_summary: dict, model_config_path: Path,
+) -> None:
+    """Over HTTP, with the model serving: a fresh user likes 10 horror films a minute apart,
+    then a day later 5 comedies; the list follows each run (the focus blend, docs/quality.md)."""
+    config, user, now = load_config(model_config_path), "genre-run-user", time.time()
+    horror = [i["item_id"] for i in items_of(config, "Horror", without="Comedy")[:10]]
+    comedy = [i["item_id"] for i in items_of(config, "Comedy", without="Horror")[:5]]
+    assert len(horror) == 10 and len(comedy) == 5
+
+    def like(items: list[str], start: float) -> list[dict]:
+        events = [{"user_id": user, "item_id": item, "type": "like", "timestamp": start + 60 * n,
+                   "event_id": f"{user}-{item}"} for n, item in enumerate(items)]
+        model_client.post("/events", json=events).raise_for_status()
+        answer = model_client.get(f"/users/{user}/recommendations", params={"k": 10}).json()
+        assert answer["strategy"] == "interest-model"
+        return [item["categories"] for item in answer["items"]]
+
+    after_horror = like(horror, now - 2 * 86_400)
+    assert sum("Horror" in c for c in after_horror) >= 6, after_horror
+    after_comedy = like(comedy, now - 86_400)
+    assert sum("Comedy" in c for c in after_comedy) >= 5, after_comedy
+
+
 def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: dict, model_config_path: Path) -> None:
     """No train/serve skew: through the live API each test target lands where it does offline."""
     from jobs.replay import replay_ranks
@@ -98,6 +124,7 @@ def test_replay_ranks_equal_offline_ranks(model_base_url: str, train_summary: di
 
     champion = resolve_interest_model("interest-model", "champion", config.paths)
     model = load_model(champion.model_dir)
-    offline = rank_users(model_score_fn(model, data.split, data.item_index, True), data.split, data.item_index)
+    offline = rank_users(interest_model_scores(model, data, data.split, True, config.interest), data.split,
+                         data.item_index)  # the service's pipeline, offline
     expected = [int(r) if r < 20 else None for r in offline.ranks[:40]]
     assert online == expected
