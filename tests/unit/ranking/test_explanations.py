@@ -4,40 +4,20 @@ service's rule (or the model reads the rest), and the item's score must fall."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from base_config import BASE, changed
+from cluster_catalogue import DIM, PER_CLUSTER, catalogue, random_model
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest
 
-DIM, CLUSTERS, PER_CLUSTER = 16, 6, 40
 CONFIG = changed(BASE.interest, popularity_weight=0.0)
-
-
-@dataclass(frozen=True)
-class Item:
-    item_id: str
-    title: str
-    categories: tuple[str, ...] = ()
-
-
-def _catalogue(seed: int = 0) -> tuple[dict[str, np.ndarray], Candidates]:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(CLUSTERS, DIM))
-    vectors = {}
-    for c in range(CLUSTERS):
-        for n in range(PER_CLUSTER):
-            v = centres[c] + 0.8 * rng.normal(size=DIM)
-            vectors[f"c{c}-{n}"] = (v / np.linalg.norm(v)).astype(np.float32)
-    items = InMemoryItems(DIM)
-    items.add([Item(i, f"Film {i}") for i in vectors], np.stack(list(vectors.values())))
-    return vectors, Candidates(items, InMemoryItems(DIM))
 
 
 def _events(rng: np.random.Generator, vectors: dict[str, np.ndarray]) -> list[tuple[str, str, float]]:
@@ -57,7 +37,7 @@ def _state(events, vectors) -> InterestState:
 
 
 def test_removing_the_top_reason_lowers_the_score_by_the_per_event_rule():
-    vectors, text = _catalogue()
+    vectors, text = catalogue()
     pipeline = build_pipeline(CONFIG, text, [])
     rng = np.random.default_rng(1)
     falls, checked, unexplained = 0, 0, 0
@@ -84,7 +64,7 @@ def test_removing_the_top_reason_lowers_the_score_by_the_per_event_rule():
 
 
 def test_a_stated_interest_is_a_reason_and_removing_it_lowers_the_score():
-    vectors, text = _catalogue()
+    vectors, text = catalogue()
     pipeline = build_pipeline(changed(CONFIG, stated_half_life_events=3), text, [])
     stated = vectors["c2-0"]  # the user said they like cluster 2, then liked a film of cluster 0
     profile = replace(user_profile("u", _state([("c0-1", "like", 1000.0)], vectors), stated_text="cluster two"),
@@ -100,7 +80,7 @@ def test_a_stated_interest_is_a_reason_and_removing_it_lowers_the_score():
 
 
 def test_popular_items_have_no_reasons():
-    vectors, text = _catalogue()
+    vectors, text = catalogue()
     popular = [replace(i, score=1.0) for i in text.search(vectors["c0-0"], 5)]
     pipeline = build_pipeline(CONFIG, text, popular)
     profile = user_profile("new", None)
@@ -109,21 +89,8 @@ def test_popular_items_have_no_reasons():
 
 
 def test_with_the_model_removing_the_top_reason_from_the_history_lowers_the_score():
-    import torch
-
-    from rec.interest.model import InterestEvolutionModel
-    from rec.interest.queries import ModelQueries
-
-    vectors, text = _catalogue()
-    ids = list(vectors)
-    model = InterestEvolutionModel(changed(BASE.train.model, d=16, layers=1), np.stack(list(vectors.values())),
-                                   np.ones(len(ids), dtype=bool))
-    torch.manual_seed(0)
-    for parameter in (model.proj.weight, model.adjust.weight):
-        torch.nn.init.normal_(parameter, std=0.3)
-    queries = ModelQueries(model.eval(), ids)
-    scoring = InMemoryItems(queries.dim)
-    scoring.add([Item(i, f"Film {i}") for i in ids], model.item_vectors())
+    vectors, text = catalogue()
+    queries, scoring = random_model(vectors)
     pipeline = build_pipeline(CONFIG, text, [], (queries, Candidates(scoring, InMemoryItems(queries.dim)), "m/1"))
     rng = np.random.default_rng(2)
     falls, checked = 0, 0
