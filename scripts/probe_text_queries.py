@@ -25,10 +25,12 @@ from itertools import product
 import numpy as np
 import pyarrow.parquet as pq
 
+from scripts.champion import champion_pipeline
 from rec.config import load_config
 from rec.encoding.encoder import TextEncoder
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.rerankers import PopularityReranker
+from rec.ranking.strategies import RankRequest
 from rec.registry.encoders import resolve_encoder
 from rec.storage.items_table import ItemStore, ScoredItem
 
@@ -125,6 +127,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1], help="popularity weights")
+    parser.add_argument("--model-histories", type=int, nargs="*", default=[],
+                        help="interest.text_query_history values to try with the champion model")
+    parser.add_argument("--model-blends", type=float, nargs="*", default=[1.0], help="interest.text_query_blend values")
     args = parser.parse_args()
     config = load_config(args.config)
     encoder = resolve_encoder(config.encoder, config.paths)
@@ -145,6 +150,15 @@ def main() -> None:
             return interleave([rerank.rerank(text.search(vectors[p], 200), 10) for p in parts], 10)
 
         print(f"| {split}, popularity {weight:g} | {judge(search, rating)} |", flush=True)
+    for history, blend in product(args.model_histories, args.model_blends):
+        interest = config.interest.model_copy(update={"text_query_history": history, "text_query_blend": blend})
+        _, _, pipeline = champion_pipeline(config, interest)
+
+        def through_model(q: str) -> list[ScoredItem]:
+            return pipeline.search_text(vectors[q], RankRequest(10)).items
+
+        print(f"| whole, through the model: history {history}, blend {blend:g} | {judge(through_model, rating)} |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,11 @@ class InterestConfig(BaseModel):
     # 0 before `focus_min_events` positive events (rec/ranking/strategies.py).
     blend_focus: float = Field(ge=0, lt=1)
     focus_min_events: int = Field(ge=1)
+    # Free text (POST /recommendations/text) with the model live: its `text_query_history` nearest
+    # items read by the model as a history, z(model) + text_query_blend * z(cosine of the text);
+    # text_query_history 0 = the cosine alone (rec/ranking/pipeline.py search_text).
+    text_query_history: int = Field(ge=0)
+    text_query_blend: float = Field(ge=0)
     # A stated interest (rec/interest/stated.py) makes 0.5 ** (positive events / half-life)
     # of the interest vector; with the model live, the blend above gains that share times
     # stated_model_weight.

@@ -45,11 +45,14 @@ class RankingPipeline:
     def __init__(
         self, strategies: Sequence[Strategy], rerankers: Sequence[Reranker] = (), stated_half_life_events: float = 1.0,
         text: Candidates | None = None, diversifier: Diversifier | None = None,
+        text_query_history: int = 0, text_query_blend: float = 0.0,
     ) -> None:
         self.strategies, self.rerankers = list(strategies), list(rerankers)
         self.stated_half_life_events = stated_half_life_events
         self.text = text  # the item text vectors: what explanations take a history item's share with
         self.diversifier = diversifier  # the last step, as diverse as each request asks
+        # Free text through the interest model: its nearest items as a history, blended (search_text).
+        self.text_query_history, self.text_query_blend = text_query_history, text_query_blend
 
     def recommend(self, profile: UserProfile, request: RankRequest) -> Ranking:
         """Top-k for the user, without the items they already touched."""
@@ -83,6 +86,25 @@ class RankingPipeline:
         chain, depth = self._chain(strategy), self._diverse_pool(request)
         items = candidates.search(query, self._pool(chain, depth, None), request.exclude, request.categories)
         return Ranking(strategy, self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:])
+
+    def search_text(self, query: np.ndarray, request: RankRequest) -> Ranking:
+        """Items for a free-text interest (`query`: its unit text vector), named "text". With the
+        interest model live, the text's `text_query_history` nearest items are read by the model
+        as a user's history would be, and its scores blended with the text's cosine
+        (text_query_blend): what people who like such items go on to like, on the text's
+        subject. Without a model, or with text_query_history 0, the cosine alone."""
+        model = next((s for s in self.strategies if isinstance(s, InterestModelStrategy)), None)
+        if model is None or self.text is None or self.text_query_history == 0:
+            return self.search("text", self.text, query, request)
+        nearest = self.text.search(query, self.text_query_history, categories=request.categories)
+        history = tuple(item.item_id for item in reversed(nearest))  # the nearest read as the latest
+        profile = UserProfile("free-text", query, frozenset(), history, tuple(60.0 * n for n in range(len(history))), 0)
+        chain, depth = self._chain("text"), self._diverse_pool(request)
+        items = model.blended(profile, request, self._pool(chain, depth, None), self.text_query_blend)
+        if items is None:  # the model knows none of them (new items only)
+            return self.search("text", self.text, query, request)
+        return Ranking("text", self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:],
+                       model.version)
 
     def _diverse_pool(self, request: RankRequest) -> int:
         """How many the re-ranker chain must hand on: the diversifier's candidates when it runs."""
@@ -142,4 +164,5 @@ def build_pipeline(
         rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
                                              interest.calibration_candidates))
     return RankingPipeline(strategies, rerankers, interest.stated_half_life_events, text,
-                           Diversifier(text, interest.diversity_candidates))
+                           Diversifier(text, interest.diversity_candidates),
+                           interest.text_query_history, interest.text_query_blend)
