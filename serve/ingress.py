@@ -194,7 +194,7 @@ class Ingress:
         request = self._shown(query.to_request(self.config.serve, self.config.interest.diversity))
         live = await self.versions.current()
         vector = await self.query_encoder.embed.remote(query.text, live.encoder)
-        ranking = live.pipeline.search("text", live.text, vector, request)
+        ranking = live.pipeline.search_text(vector, request)  # by cosine unless interest.text_query_history
         return Recommendations.of(ranking, live.encoder.tag, live.store.version)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
