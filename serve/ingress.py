@@ -22,7 +22,7 @@ from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
 from rec.ranking.strategies import RankRequest
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
-from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, api
+from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
@@ -127,6 +127,7 @@ class Ingress:
         self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
         offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
+        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,
         explain: bool = Query(False, description="each item's `because`: the recent items (or stated interest) "
                                                  "without which its score would fall most"),
     ) -> Recommendations:
@@ -137,7 +138,7 @@ class Ingress:
         the user's positive events, so a new user who stated one is answered from it.
         With explain=true each item says why: "because you liked X and Y"."""
         request = self._shown(rank_request(k, category, self.config.serve, offset=offset,
-                                           diversity=self._diversity(diversity)))
+                                           diversity=self._diversity(diversity), year_min=year_min, year_max=year_max))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -202,9 +203,10 @@ class Ingress:
         self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
         offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
+        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,
     ) -> Recommendations:
         request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset,
-                               diversity=self._diversity(diversity))
+                               diversity=self._diversity(diversity), year_min=year_min, year_max=year_max)
         request = self._shown(request)
         live = await self.versions.current()
         vector = live.text.vectors([item_id]).get(item_id)

@@ -16,6 +16,7 @@ from rec.interest.shard import IncomingEvent, UserProfile
 from rec.ranking.explanations import Reason
 from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
+from rec.storage.items_table import YearRange
 from rec.storage.new_item_log import NewItem
 
 SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -40,9 +41,10 @@ def as_batch(body: Entry | list[Entry], what: str, limit: int) -> list[Entry]:
 def rank_request(
     k: int | None, categories: Sequence[str] | None, config: ServeConfig, field: str = "category",
     exclude: frozenset[str] = frozenset(), offset: int = 0, diversity: float = 0.0,
+    year_min: int | None = None, year_max: int | None = None,
 ) -> RankRequest:
-    """The ranking asked for: k (default serve.default_k) from `offset` on, and the categories
-    named in `field`."""
+    """The ranking asked for: k (default serve.default_k) from `offset` on, the categories
+    named in `field`, and the years from year_min to year_max."""
     k = config.default_k if k is None else k
     if k > config.max_k:
         raise InvalidRequestError(f"k: must be at most {config.max_k}, got {k}")
@@ -56,7 +58,9 @@ def rank_request(
         raise InvalidRequestError(
             f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
             "'&_.-/+(), at most 64 characters)")
-    return RankRequest(k, frozenset(categories), exclude, offset, diversity)
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise InvalidRequestError(f"year_min: must be at most year_max, got {year_min} > {year_max}")
+    return RankRequest(k, frozenset(categories), exclude, offset, diversity, YearRange(year_min, year_max))
 
 
 class EventIn(BaseModel):
@@ -195,10 +199,13 @@ class TextQuery(BaseModel):
     offset: int = Field(0, ge=0, strict=True, description="skip the first `offset` (the next page)")
     diversity: float | None = Field(None, ge=0, le=1, description=DIVERSITY)
     categories: list[str] | None = Field(None, description="only items in at least one of these categories")
+    year_min: int | None = Field(None, ge=0, le=9999, strict=True, description="only items from this year on")
+    year_max: int | None = Field(None, ge=0, le=9999, strict=True, description="only items up to this year")
 
     def to_request(self, config: ServeConfig, default_diversity: float) -> RankRequest:
         diversity = default_diversity if self.diversity is None else self.diversity
-        request = rank_request(self.k, self.categories, config, "categories", offset=self.offset, diversity=diversity)
+        request = rank_request(self.k, self.categories, config, "categories", offset=self.offset, diversity=diversity,
+                               year_min=self.year_min, year_max=self.year_max)
         if len(self.text) > config.max_text_chars:
             raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
         return request
@@ -218,6 +225,7 @@ class RecommendedItem(BaseModel):
     title: str
     score: float
     categories: list[str]
+    year: int | None = None
     because: list[Because] | None = Field(None, description="with explain=true: up to 3 reasons, largest first")
 
 
@@ -239,7 +247,7 @@ class Recommendations(BaseModel):
         reasons: Sequence[Sequence[Reason]] | None = None, titles: dict[str, str] | None = None,
     ) -> Recommendations:
         """The answer; with `reasons` (one tuple per item), each item's `because`, titled by `titles`."""
-        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories)
+        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories, year=i.year)
                  for i in ranking.items]
         if reasons is not None:
             for item, its_reasons in zip(items, reasons):

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rec.storage.items_table import ScoredItem
+from rec.storage.items_table import ANY_YEAR, ScoredItem, YearRange
 
 
 class ItemSource(Protocol):
@@ -30,6 +30,7 @@ class ItemSource(Protocol):
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        years: YearRange = ANY_YEAR,
     ) -> list[ScoredItem]: ...
 
 
@@ -86,9 +87,10 @@ class InMemoryItems:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        years: YearRange = ANY_YEAR,
     ) -> list[ScoredItem]:
         """Top-k by dot product with `query` (D,), minus `exclude`; with `categories`, only
-        items in at least one of them (as ItemStore.search)."""
+        items in at least one of them; only items in `years` (as ItemStore.search)."""
         matrix, popularity = self.matrix, self.popularity  # one consistent snapshot
         items = self.items[: len(matrix)]
         if not items or k <= 0:
@@ -100,11 +102,13 @@ class InMemoryItems:
         if categories:
             wanted = set(categories)
             allowed &= np.array([bool(wanted.intersection(item.categories)) for item in items])
+        if years:
+            allowed &= np.array([years.holds(getattr(item, "year", None)) for item in items])
         candidates = np.flatnonzero(allowed)
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
         return [
             ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories),
-                       float(popularity[i]))
+                       float(popularity[i]), getattr(items[i], "year", None))
             for i in top
         ]
 
@@ -146,9 +150,11 @@ class Candidates:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        years: YearRange = ANY_YEAR,
     ) -> list[ScoredItem]:
-        """Top-k by dot product over both, minus `exclude`, within `categories` (any of them)."""
+        """Top-k by dot product over both, minus `exclude`, within `categories` (any of them)
+        and `years`."""
         return merge_top_k(
-            self.pinned.search(query, k, exclude=exclude, categories=categories),
-            self.new_items.search(query, k, exclude=exclude, categories=categories), k,
+            self.pinned.search(query, k, exclude=exclude, categories=categories, years=years),
+            self.new_items.search(query, k, exclude=exclude, categories=categories, years=years), k,
         )

@@ -84,7 +84,8 @@ class RankingPipeline:
     def search(self, strategy: str, candidates: Candidates, query: np.ndarray, request: RankRequest) -> Ranking:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
         chain, depth = self._chain(strategy), self._diverse_pool(request)
-        items = candidates.search(query, self._pool(chain, depth, None), request.exclude, request.categories)
+        items = candidates.search(query, self._pool(chain, depth, None), request.exclude, request.categories,
+                                  request.years)
         return Ranking(strategy, self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:])
 
     def search_text(self, query: np.ndarray, request: RankRequest) -> Ranking:
@@ -96,7 +97,7 @@ class RankingPipeline:
         model = next((s for s in self.strategies if isinstance(s, InterestModelStrategy)), None)
         if model is None or self.text is None or self.text_query_history == 0:
             return self.search("text", self.text, query, request)
-        nearest = self.text.search(query, self.text_query_history, categories=request.categories)
+        nearest = self.text.search(query, self.text_query_history, categories=request.categories, years=request.years)
         history = tuple(item.item_id for item in reversed(nearest))  # the nearest read as the latest
         profile = UserProfile("free-text", query, frozenset(), history, tuple(60.0 * n for n in range(len(history))), 0)
         chain, depth = self._chain("text"), self._diverse_pool(request)

@@ -16,19 +16,20 @@ from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
 from rec.interest.stated import stated_share
 from rec.ranking.candidates import Candidates
-from rec.storage.items_table import ScoredItem
+from rec.storage.items_table import ANY_YEAR, ScoredItem, YearRange
 
 
 @dataclass(frozen=True)
 class RankRequest:
-    """What to rank for: how many, within which categories (any of them), minus which items,
-    after skipping the first `offset` (a page: the same ranking for an unchanged state)."""
+    """What to rank for: how many, within which categories (any of them) and years, minus which
+    items, after skipping the first `offset` (a page: the same ranking for an unchanged state)."""
 
     k: int
     categories: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
     offset: int = 0
     diversity: float = 0.0  # 0 = by score alone; up to 1 = as varied as the candidates allow
+    years: YearRange = ANY_YEAR
 
     @property
     def depth(self) -> int:
@@ -85,10 +86,10 @@ class InterestModelStrategy:
         if query is None:  # no item of the history is known to the model
             return None
         if self.text is None or weight <= 0 or profile.interest is None:
-            return self.candidates.search(query, n, exclude=request.exclude, categories=request.categories)
+            return _search(self.candidates, query, n, request)
         pool = max(n, self.blend_candidates)
-        by_model = self.candidates.search(query, pool, exclude=request.exclude, categories=request.categories)
-        by_text = self.text.search(profile.interest, pool, exclude=request.exclude, categories=request.categories)
+        by_model = _search(self.candidates, query, pool, request)
+        by_text = _search(self.text, profile.interest, pool, request)
         items = {item.item_id: item for item in [*by_text, *by_model]}  # the model's row where both have one
         ids = list(items)
         model_vectors, text_vectors = self.candidates.vectors(ids), self.text.vectors(ids)
@@ -145,6 +146,11 @@ def category_focus(profile: UserProfile, text: Candidates, min_events: int) -> f
     return max(mass.values(), default=0.0) / max(sum(weights), 1e-12)
 
 
+def _search(candidates: Candidates, query: np.ndarray, n: int, request: RankRequest) -> list[ScoredItem]:
+    """The best `n` of `candidates` for `query` that the request allows."""
+    return candidates.search(query, n, exclude=request.exclude, categories=request.categories, years=request.years)
+
+
 def _dots(candidates: Candidates, item_ids: Sequence[str], query: np.ndarray | None) -> np.ndarray:
     """(k,) dot products of the items' vectors with `query` (0 without a query or a vector)."""
     if query is None:
@@ -168,7 +174,7 @@ class InterestVectorStrategy:
     def retrieve(self, profile: UserProfile, request: RankRequest, n: int) -> list[ScoredItem] | None:
         if profile.interest is None:  # no positive event yet
             return None
-        return self.candidates.search(profile.interest, n, exclude=request.exclude, categories=request.categories)
+        return _search(self.candidates, profile.interest, n, request)
 
     def score_parts(
         self, profiles: Sequence[UserProfile], item_ids: Sequence[str],
@@ -190,4 +196,5 @@ class PopularStrategy:
         return [
             item for item in self.popular
             if item.item_id not in request.exclude and (not wanted or wanted.intersection(item.categories))
+            and request.years.holds(item.year)
         ][:n]

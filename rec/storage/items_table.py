@@ -22,7 +22,7 @@ from rec.catalog.schemas import is_valid_category, is_valid_id
 
 log = logging.getLogger(__name__)
 
-_RESULT_COLUMNS = ["item_id", "title", "categories", "popularity", "_distance"]
+_RESULT_COLUMNS = ["item_id", "title", "categories", "year", "popularity", "_distance"]
 # Longest exclusion list sent to LanceDB as a prefilter; older seen items are
 # removed after the query from an over-fetched result instead.
 MAX_PREFILTER_IDS = 2000
@@ -37,6 +37,32 @@ class ScoredItem:
     score: float
     categories: list[str]
     popularity: float = 0.0  # events counted by the nightly embed; 0 for items added since
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class YearRange:
+    """Items from `low` to `high` (both included; None = open); an item without a year is outside."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def holds(self, year: int | None) -> bool:
+        if not self:
+            return True
+        return year is not None and (self.low is None or year >= self.low) and (self.high is None or year <= self.high)
+
+    def sql(self) -> str:
+        """The LanceDB (DataFusion) condition; the bounds are ints, so nothing else enters the SQL."""
+        bounds = [f"year >= {int(self.low)}" if self.low is not None else "",
+                  f"year <= {int(self.high)}" if self.high is not None else ""]
+        return " AND ".join(b for b in bounds if b)
+
+
+ANY_YEAR = YearRange()
 
 
 def sql_string_list(values: Collection[str]) -> str:
@@ -146,15 +172,19 @@ class ItemStore:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
+        years: YearRange = ANY_YEAR,
     ) -> list[ScoredItem]:
         """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
-        only items in at least one of them (both applied inside the LanceDB query)."""
+        only items in at least one of them; only items in `years` (all applied inside the
+        LanceDB query)."""
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
         conditions = [f"item_id NOT IN {sql_string_list(prefiltered)}"] if prefiltered else []
         if categories:
             conditions.append(sql_category_filter(categories))
+        if years:
+            conditions.append(years.sql())
         if conditions:
             builder = builder.where(" AND ".join(conditions), prefilter=True)
         fetch = k + (len(exclude) - len(prefiltered))
@@ -163,11 +193,13 @@ class ItemStore:
 
     def popular(self, n: int) -> list[ScoredItem]:
         """The n most popular items (score = popularity count)."""
-        rows = self.table.search().select(["item_id", "title", "categories", "popularity"]).limit(self.count()).to_arrow()
+        rows = self.table.search().select(["item_id", "title", "categories", "year", "popularity"]).limit(
+            self.count()).to_arrow()
         top = pc.sort_indices(rows["popularity"], sort_keys=[("popularity", "descending")])
         rows = rows.take(top[:n])
         return [
-            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [], float(r["popularity"]))
+            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [], float(r["popularity"]),
+                       r["year"])
             for r in rows.to_pylist()
         ]
 
@@ -215,7 +247,8 @@ def vector_matrix(rows: pa.Table) -> np.ndarray:
 def _scored(rows: pa.Table, exclude: set[str]) -> list[ScoredItem]:
     """Rows as items, minus `exclude`; score = dot product."""
     return [
-        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [], float(r["popularity"]))
+        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [], float(r["popularity"]),
+                   r["year"])
         for r in rows.to_pylist()
         if r["item_id"] not in exclude
     ]

@@ -102,6 +102,35 @@ def test_category_filter_on_every_recommendation_route(client: httpx.Client, con
         assert all({"Comedy", "Western"} & set(i["categories"]) for i in items), (route, items)
 
 
+def test_year_range_on_every_recommendation_route(client: httpx.Client, config: RecConfig) -> None:
+    liked = [i["item_id"] for i in items_of(config, "Horror")[:3]]
+    client.post("/events", json=[{"user_id": "by-year", "item_id": i, "type": "like"} for i in liked]).raise_for_status()
+    years = {"year_min": 1990, "year_max": 1994}
+    answers = {
+        "user": client.get("/users/by-year/recommendations", params=years),
+        "new user": client.get("/users/by-year-new/recommendations", params=years),
+        "similar": client.get(f"/items/{liked[0]}/similar", params=years),
+        "text": client.post("/recommendations/text", json={"text": "scary", **years}),
+    }
+    for route, reply in answers.items():
+        assert reply.status_code == 200, (route, reply.text)
+        items = reply.json()["items"]
+        assert len(items) == 10, route
+        assert all(1990 <= i["year"] <= 1994 for i in items), (route, [i["year"] for i in items])
+    unfiltered = client.get("/users/by-year/recommendations", params={"k": 100}).json()["items"]
+    assert any(i["year"] < 1990 or i["year"] > 1994 for i in unfiltered)  # the filter is what kept them in range
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"year_min": 1995, "year_max": 1990}, "year_min"), ({"year_min": "ninety"}, "year_min"),
+    ({"year_max": -1}, "year_max"),
+])
+def test_a_bad_year_range_is_a_422_that_names_it(client: httpx.Client, params: dict, field: str) -> None:
+    for reply in (client.get("/users/by-year/recommendations", params=params),
+                  client.post("/recommendations/text", json={"text": "scary", **params})):
+        assert reply.status_code == 422 and field in reply.text, reply.text
+
+
 @pytest.mark.parametrize("category", ["Comedy') OR TRUE --", "Drama\" OR 1=1", "../../etc", ""])
 def test_unsafe_category_is_rejected_or_matches_nothing(client: httpx.Client, category: str) -> None:
     reply = client.get("/users/filtering/recommendations", params={"category": category})

@@ -11,7 +11,7 @@ import rec.storage.items_table
 from rec.errors import NotReadyError
 from rec.catalog.schemas import items_table_schema
 from plane_items import DIM, IDS, VECTORS, X, item_rows
-from rec.storage.items_table import ItemStore, sql_category_filter, sql_string_list
+from rec.storage.items_table import ANY_YEAR, ItemStore, YearRange, sql_category_filter, sql_string_list
 
 @pytest.fixture
 def db_uri(tmp_path) -> str:
@@ -184,6 +184,20 @@ def test_search_within_categories(store):
     assert [i.item_id for i in store.search(X, 2, exclude={"i1"}, categories={"Drama"})] == ["i3", "i5"]
     assert store.search(X, 5, categories={"Children's"}) == []  # a quote is escaped, not SQL
     assert store.search(X, 5, categories={"Drama') OR TRUE --"}) == []  # one odd name, not SQL
+
+
+def test_search_within_years_in_the_lancedb_query(store):
+    # i0..i9 are from 1990..1999, in id order
+    found = [item.item_id for item in store.search(X, 10, years=YearRange(1992, 1994))]
+    assert found == ["i2", "i3", "i4"] and [item.year for item in store.search(X, 1)] == [1990]
+    assert [i.item_id for i in store.search(X, 2, years=YearRange(low=1995))] == ["i5", "i6"]
+    assert [i.item_id for i in store.search(X, 9, years=YearRange(high=1991), categories={"Drama"})] == ["i1"]
+    assert store.search(X, 5, years=YearRange(2000, None)) == []
+    assert YearRange(1992, 1994).sql() == "year >= 1992 AND year <= 1994" and not ANY_YEAR
+
+
+def test_popular_items_carry_their_year(store):
+    assert [(i.item_id, i.year) for i in store.popular(2)] == [("i4", 1994), ("i1", 1991)]
 
 
 @pytest.mark.parametrize("bad", ["a\\b", "Drama\" OR 1=1", "x; DROP TABLE items", "../etc", "", "é"])
