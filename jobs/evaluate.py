@@ -201,11 +201,51 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
         (report_dir / "evaluation.md").write_text(table + "\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")
         draw_diversity_chart(served, diversity, report_dir / "diversity.png")
+        draw_scenario_chart(scenarios, report_dir / "scenarios.png")
+        if new_users:
+            draw_new_user_chart(new_users, report_dir / "new_users.png")
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
     print(table + "\n\n" + scenario)
     return {"job": "evaluate", "models": len(results), "report": str(report_dir / "evaluation.md"),
             "mlflow_run_id": parent.info.run_id, "duration_s": round(time.perf_counter() - started, 1),
             "results": {n: {k: round(m[k], 4) for k in ("HR@10", "NDCG@10")} for n, m in results.items()}}
+
+
+def draw_new_user_chart(new_users: dict[str, dict[int, dict[str, float]]], path: Path) -> None:
+    """NDCG@10 against k (the user's first k events), a line per method with its 95% interval."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, by_k in new_users.items():
+        ks = sorted(by_k)
+        ax.errorbar(ks, [by_k[k]["NDCG@10"] for k in ks], yerr=[by_k[k]["NDCG@10 +-"] for k in ks], capsize=3,
+                    marker="o", label=name, linewidth=2.5 if name.startswith("served") else 1.2)
+    ax.set_xscale("log")
+    ax.set_xticks(sorted(next(iter(new_users.values()))), labels=[str(k) for k in sorted(next(iter(new_users.values())))])
+    ax.set_xlabel("k: the held-out user's first k events")
+    ax.set_ylabel("NDCG@10 of event k + 1")
+    ax.set_title("New users (never in training)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def draw_scenario_chart(scenarios: dict[str, list[ScenarioRow]], path: Path) -> None:
+    """The top-10 shares of A and of B after each step of the scenarios, per pipeline, with the targets."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (name, rows), color in zip(scenarios.items(), ["tab:blue", "tab:gray", "tab:green"]):
+        steps = [f"{r.likes_a} A" if not r.likes_b else f"+{r.likes_b} B" for r in rows]
+        ax.plot(steps, [r.share_a for r in rows], marker="o", color=color, label=f"{name}: share of A")
+        ax.plot(steps, [r.share_b for r in rows], marker="s", linestyle="--", color=color, label=f"{name}: share of B")
+    for step, target in (("10 A", 0.6), ("+5 B", 0.5), ("+10 B", 0.6)):
+        ax.plot([step], [target], marker="_", markersize=24, color="tab:red")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("likes so far: n of A a minute apart, then a day later m of B")
+    ax.set_ylabel("share of the top-10")
+    ax.set_title("A fresh user's list following a genre, then a new one (red: targets)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
