@@ -12,7 +12,10 @@ rating of the answers (smoothed with 10 ratings of the mean): how well liked
 what the text finds is. Settings: the served route ("whole": the text embedded
 as it is) and an experiment ("interests": split at "and", commas and the like,
 each part ranked alone, interleaved), each with the best 200 by cosine
-re-ranked by cosine + w * log(1 + popularity).
+re-ranked by cosine + w * log(1 + popularity). With --split-contexts, the
+interests only where the whole text's top-10 leaves one out; with
+--model-histories, the text through the champion interest model
+(RankingPipeline.search_text).
 """
 
 from __future__ import annotations
@@ -99,6 +102,26 @@ def interleave(rankings: Sequence[Sequence[ScoredItem]], k: int) -> list[ScoredI
     return list(merged.values())
 
 
+def split_if_uncovered(text: Candidates, vectors: dict[str, np.ndarray], q: str, context: float,
+                       pool: int = 20, need: int = 3) -> list[ScoredItem]:
+    """The whole text's top-10, unless it holds fewer than `need` of some interest's own best
+    `pool`: then the interests' rankings interleaved. Each interest is ranked by
+    unit(part + context * whole), so a part that means little alone ("heists") keeps the
+    sense the whole gives it."""
+    whole = text.search(vectors[q], 10)
+    parts = interests_in(q)
+    if len(parts) < 2:
+        return whole
+    listed = {item.item_id for item in whole}
+    own = []
+    for part in parts:
+        query = vectors[part] + context * vectors[q]
+        own.append(text.search(query / np.linalg.norm(query), pool))
+    if all(len(listed & {item.item_id for item in ranking}) >= need for ranking in own):
+        return whole
+    return interleave([ranking[:10] for ranking in own], 10)
+
+
 def _share(items: list[ScoredItem], genres: set[str]) -> float:
     return float(np.mean([bool(genres.intersection(i.categories)) for i in items])) if items else 0.0
 
@@ -127,6 +150,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.02, 0.05, 0.1], help="popularity weights")
+    parser.add_argument("--split-contexts", type=float, nargs="*", default=[],
+                        help="also split where the whole text leaves an interest out, each part ranked with "
+                             "this share of the whole text's vector")
     parser.add_argument("--model-histories", type=int, nargs="*", default=[],
                         help="interest.text_query_history values to try with the champion model")
     parser.add_argument("--model-blends", type=float, nargs="*", default=[1.0], help="interest.text_query_blend values")
@@ -150,6 +176,12 @@ def main() -> None:
             return interleave([rerank.rerank(text.search(vectors[p], 200), 10) for p in parts], 10)
 
         print(f"| {split}, popularity {weight:g} | {judge(search, rating)} |", flush=True)
+    for context in args.split_contexts:
+        def when_uncovered(q: str, context: float = context) -> list[ScoredItem]:
+            return split_if_uncovered(text, vectors, q, context)
+
+        print(f"| interests only where the whole text leaves one out, context {context:g} | "
+              f"{judge(when_uncovered, rating)} |", flush=True)
     for history, blend in product(args.model_histories, args.model_blends):
         interest = config.interest.model_copy(update={"text_query_history": history, "text_query_blend": blend})
         _, _, pipeline = champion_pipeline(config, interest)
