@@ -1,0 +1,65 @@
+"""What the focus blend costs per recommendation: the pipeline's recommend at k = 10 with the
+champion, for a user whose likes are one genre's (the blend runs) and one whose are mixed
+(the focus is computed, the blend does not run), with the blend on and off.
+
+    PYTHONPATH=. .venv/bin/python scripts/bench_focus_blend.py [--config configs/base.yaml] [--calls 200]
+
+Needs `make demo` (or the embed and train jobs) first. In process, one thread: the
+milliseconds the ingress spends in the pipeline, not the HTTP round trip. Prints the
+median and p99 per call and the ratio of medians against the blend off, measured in
+the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from rec.config import load_config
+from rec.interest.rule import InterestState, apply_event
+from rec.interest.shard import user_profile
+from rec.ranking.strategies import RankRequest
+from scripts.champion import champion_pipeline
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per row")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = load_config(args.config)
+    rows = {}
+    for blend in ("on", "off"):
+        interest = config.interest if blend == "on" else config.interest.model_copy(update={"text_blend": 0.0})
+        _, store, pipeline = champion_pipeline(config, interest)
+        popular = store.popular(300)
+        users = {
+            "one genre (10 horror likes)": [i.item_id for i in popular if "Horror" in i.categories][:10],
+            "mixed (10 popular likes)": [i.item_id for i in popular][:10],
+        }
+        for name, items in users.items():
+            vectors = store.vectors(items)
+            state = InterestState.empty(store.dim)
+            for n, item in enumerate(items):
+                apply_event(state, item, vectors[item], "like", 1_000_000.0 + 60 * n, interest, config.history_length)
+            profile = user_profile("bench", state)
+            for _ in range(20):  # warm up
+                pipeline.recommend(profile, RankRequest(10))
+            times = []
+            for _ in range(args.calls):
+                started = time.perf_counter()
+                pipeline.recommend(profile, RankRequest(10))
+                times.append((time.perf_counter() - started) * 1000)
+            rows[(name, blend)] = (float(np.median(times)), float(np.percentile(times, 99)))
+    print("| user | blend | median ms | p99 ms | median / blend off |")
+    print("|---|---|---|---|---|")
+    for (name, blend), (median, p99) in rows.items():
+        print(f"| {name} | {blend} | {median:.2f} | {p99:.2f} | {median / rows[(name, 'off')][0]:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
