@@ -220,13 +220,8 @@ def draw_new_user_chart(new_users: dict[str, dict[int, dict[str, float]]], path:
                     marker="o", label=name, linewidth=2.5 if name.startswith("served") else 1.2)
     ax.set_xscale("log")
     ax.set_xticks(sorted(next(iter(new_users.values()))), labels=[str(k) for k in sorted(next(iter(new_users.values())))])
-    ax.set_xlabel("k: the held-out user's first k events")
-    ax.set_ylabel("NDCG@10 of event k + 1")
-    ax.set_title("New users (never in training)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, "k: the held-out user's first k events", "NDCG@10 of event k + 1", "New users (never in training)",
+          path)
 
 
 def draw_scenario_chart(scenarios: dict[str, list[ScenarioRow]], path: Path) -> None:
@@ -239,9 +234,15 @@ def draw_scenario_chart(scenarios: dict[str, list[ScenarioRow]], path: Path) -> 
     for step, target in (("10 A", 0.6), ("+5 B", 0.5), ("+10 B", 0.6)):
         ax.plot([step], [target], marker="_", markersize=24, color="tab:red")
     ax.set_ylim(0, 1)
-    ax.set_xlabel("likes so far: n of A a minute apart, then a day later m of B")
-    ax.set_ylabel("share of the top-10")
-    ax.set_title("A fresh user's list following a genre, then a new one (red: targets)")
+    _save(fig, ax, "likes so far: n of A a minute apart, then a day later m of B", "share of the top-10",
+          "A fresh user's list following a genre, then a new one (red: targets)", path)
+
+
+def _save(fig, ax, xlabel: str, ylabel: str, title: str, path: Path) -> None:
+    """Label a line chart, give it a legend, and write it."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
