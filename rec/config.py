@@ -140,6 +140,9 @@ class ServeConfig(_Strict):
     max_body_bytes: int = Field(ge=1, description="request bodies above this get a 413")
     max_json_depth: int = Field(ge=2, description="arrays/objects nested deeper get a 422")
     popular_pool: int = Field(ge=1, description="popular items kept for cold starts")
+    # Pinned tables of at most this many rows are read into memory and searched exactly there
+    # (the same rows, the same scores, no LanceDB call per search); larger ones by LanceDB.
+    in_memory_max_items: int = Field(ge=0)
     max_future_skew_seconds: float = Field(ge=0)
     api_key: str | None = None  # None = writes need no X-API-Key
     # Which interest model version serves (train.challenger_alias for a trial);

@@ -1,6 +1,8 @@
 """What the focus blend costs per recommendation: the pipeline's recommend at k = 10 with the
 champion, for a user whose likes are one genre's (the blend runs) and one whose are mixed
-(the focus is computed, the blend does not run), with the blend on and off.
+(the focus is computed, the blend does not run), with the blend on and off, and with the
+pinned tables searched in memory (serve.in_memory_max_items, as serve does for small
+tables) or by LanceDB.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_focus_blend.py [--config configs/base.yaml] [--calls 200]
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from itertools import product
 
 import numpy as np
 import torch
@@ -33,9 +36,9 @@ def main() -> None:
     torch.set_num_threads(1)
     config = load_config(args.config)
     rows = {}
-    for blend in ("on", "off"):
+    for (source, limit), blend in product((("in memory", None), ("LanceDB", 0)), ("on", "off")):
         interest = config.interest if blend == "on" else config.interest.model_copy(update={"text_blend": 0.0})
-        _, store, pipeline = champion_pipeline(config, interest)
+        _, store, pipeline = champion_pipeline(config, interest, in_memory_max_items=limit)
         popular = store.popular(300)
         users = {
             "one genre (10 horror likes)": [i.item_id for i in popular if "Horror" in i.categories][:10],
@@ -54,11 +57,12 @@ def main() -> None:
                 started = time.perf_counter()
                 pipeline.recommend(profile, RankRequest(10))
                 times.append((time.perf_counter() - started) * 1000)
-            rows[(name, blend)] = (float(np.median(times)), float(np.percentile(times, 99)))
-    print("| user | blend | median ms | p99 ms | median / blend off |")
-    print("|---|---|---|---|---|")
-    for (name, blend), (median, p99) in rows.items():
-        print(f"| {name} | {blend} | {median:.2f} | {p99:.2f} | {median / rows[(name, 'off')][0]:.2f}x |")
+            rows[(source, name, blend)] = (float(np.median(times)), float(np.percentile(times, 99)))
+    print("| pinned tables searched | user | blend | median ms | p99 ms | median / blend off | median / LanceDB |")
+    print("|---|---|---|---|---|---|---|")
+    for (source, name, blend), (median, p99) in rows.items():
+        print(f"| {source} | {name} | {blend} | {median:.2f} | {p99:.2f} | {median / rows[(source, name, 'off')][0]:.2f}x"
+              f" | {median / rows[('LanceDB', name, blend)][0]:.2f}x |")
 
 
 if __name__ == "__main__":

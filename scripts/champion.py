@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rec.config import InterestConfig, RecConfig
 from rec.interest.queries import ModelQueries
-from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.candidates import Candidates, InMemoryItems, pinned_source
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.registry.interest_models import resolve_interest_model
@@ -13,10 +13,12 @@ from rec.storage.items_table import ItemStore
 
 
 def champion_pipeline(
-    config: RecConfig, interest: InterestConfig, with_model: bool = True,
+    config: RecConfig, interest: InterestConfig, with_model: bool = True, in_memory_max_items: int | None = None,
 ) -> tuple[EncoderVersion, ItemStore, RankingPipeline]:
     """The live encoder, its pinned items table and the service's pipeline over them, with
-    the champion interest model (or without: the per-event vector alone)."""
+    the champion interest model (or without: the per-event vector alone). Tables are searched
+    in memory up to `in_memory_max_items` rows (default serve.in_memory_max_items), as serve does."""
+    limit = config.serve.in_memory_max_items if in_memory_max_items is None else in_memory_max_items
     encoder = resolve_encoder(config.encoder, config.paths)
     store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
     model = None
@@ -24,6 +26,6 @@ def champion_pipeline(
         champion = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
         queries = ModelQueries.from_dir(champion.model_dir)
         scoring = ItemStore(config.paths.lancedb_uri, champion.scoring_table, champion.scoring_table_version)
-        model = (queries, Candidates(scoring, InMemoryItems(queries.dim)), champion.tag)
-    text = Candidates(store, InMemoryItems(store.dim))
+        model = (queries, Candidates(pinned_source(scoring, limit), InMemoryItems(queries.dim)), champion.tag)
+    text = Candidates(pinned_source(store, limit), InMemoryItems(store.dim))
     return encoder, store, build_pipeline(interest, text, store.popular(config.serve.popular_pool), model)

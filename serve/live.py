@@ -22,7 +22,7 @@ from ray.serve.handle import DeploymentHandle
 from rec.config import RecConfig
 from rec.errors import NotReadyError
 from rec.interest.queries import ModelQueries
-from rec.ranking.candidates import Candidates
+from rec.ranking.candidates import Candidates, pinned_source
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
@@ -107,8 +107,9 @@ def open_live(
         store.dim, queries.dim if queries else None,
         NewItemVectorTable(config.paths.lancedb_uri, encoder.items_table, encoder.tag),
     )
-    text = Candidates(store, new_items.text)
-    model = (queries, Candidates(scoring, new_items.model), interest.tag) if queries else None
+    limit = config.serve.in_memory_max_items
+    text = Candidates(pinned_source(store, limit), new_items.text)
+    model = (queries, Candidates(pinned_source(scoring, limit), new_items.model), interest.tag) if queries else None
     pipeline = build_pipeline(config.interest, text, popular, model)
     return LiveVersion(encoder, store, popular, item_count, interest, queries, scoring, new_items, text, pipeline)
 

@@ -12,11 +12,12 @@ an exact matmul is cheaper than any index.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from rec.storage.items_table import ANY_YEAR, ScoredItem, YearRange
+from rec.storage.items_table import ANY_YEAR, ItemStore, ScoredItem, YearRange, vector_matrix
 
 
 class ItemSource(Protocol):
@@ -111,6 +112,34 @@ class InMemoryItems:
                        float(popularity[i]), getattr(items[i], "year", None))
             for i in top
         ]
+
+
+@dataclass(frozen=True)
+class PinnedItem:
+    """A row of a pinned table as InMemoryItems holds it."""
+
+    item_id: str
+    title: str
+    categories: tuple[str, ...] = ()
+    year: int | None = None
+
+
+def in_memory(store: ItemStore) -> InMemoryItems:
+    """The pinned table version's rows in memory: searched exactly by the same dot product,
+    with the same filters, and no LanceDB call per search (for tables small enough)."""
+    rows = store.rows()
+    items = InMemoryItems(store.dim)
+    if rows.num_rows:
+        items.add([PinnedItem(r["item_id"], r["title"], tuple(r["categories"] or ()), r["year"])
+                   for r in rows.select(["item_id", "title", "categories", "year"]).to_pylist()],
+                  vector_matrix(rows), rows["popularity"].to_numpy(zero_copy_only=False))
+    return items
+
+
+def pinned_source(store: ItemStore, in_memory_max_items: int) -> ItemStore | InMemoryItems:
+    """What a Candidates searches for this pinned table: its rows in memory up to
+    `in_memory_max_items` rows, else LanceDB (with its ANN index when the embed job built one)."""
+    return in_memory(store) if store.count() <= in_memory_max_items else store
 
 
 def merge_top_k(pinned: Sequence[ScoredItem], new: Sequence[ScoredItem], k: int) -> list[ScoredItem]:

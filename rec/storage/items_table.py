@@ -191,6 +191,11 @@ class ItemStore:
         rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
         return _scored(rows, exclude)[:k]
 
+    def rows(self) -> pa.Table:
+        """Every row of the pinned version: item_id, title, categories, year, popularity, vector."""
+        return self.table.search().select(["item_id", "title", "categories", "year", "popularity", "vector"]).limit(
+            self.count()).to_arrow()
+
     def popular(self, n: int) -> list[ScoredItem]:
         """The n most popular items (score = popularity count)."""
         rows = self.table.search().select(["item_id", "title", "categories", "year", "popularity"]).limit(

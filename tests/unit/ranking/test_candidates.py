@@ -7,11 +7,11 @@ import numpy as np
 import pyarrow as pa
 
 from base_config import BASE
-from rec.ranking.candidates import InMemoryItems, merge_top_k
+from rec.ranking.candidates import InMemoryItems, merge_top_k, pinned_source
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup, new_item_table_name
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path
 from rec.catalog.schemas import items_table_schema
-from rec.storage.items_table import ItemStore, ScoredItem
+from rec.storage.items_table import ItemStore, ScoredItem, YearRange
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -90,3 +90,31 @@ def test_shard_lookup_finds_catalogue_then_new_items(tmp_path):
 
 def test_titles_of_new_items():
     assert _new_items().titles(["c", "zz", "a"]) == {"c": "C", "a": "A"}
+
+
+def test_a_pinned_table_in_memory_ranks_as_its_lancedb_search(tmp_path):
+    """in_memory(store) is what serve searches for small tables: the same items, scores and
+    filters as the LanceDB query over the same pinned version."""
+    from plane_items import item_rows
+
+    rng = np.random.default_rng(0)
+    vectors = {f"m{n}": list(_unit(*rng.normal(size=4))) for n in range(60)}  # years 1990..2049
+    uri = str(tmp_path / "lancedb")
+    lancedb.connect(uri).create_table("items", data=item_rows(vectors))
+    store = ItemStore(uri, "items")
+    memory = pinned_source(store, in_memory_max_items=60)
+    assert isinstance(memory, InMemoryItems) and pinned_source(store, in_memory_max_items=59) is store
+    for trial in range(30):
+        query = _unit(*rng.normal(size=4))
+        exclude = {f"m{n}" for n in rng.choice(60, size=5, replace=False)}
+        filters = [{}, {"categories": {"Drama"}}, {"years": YearRange(2000, 2030)},
+                   {"categories": {"Comedy"}, "years": YearRange(low=2010)}][trial % 4]
+        by_lancedb = store.search(query, 10, exclude=exclude, **filters)
+        by_memory = memory.search(query, 10, exclude=exclude, **filters)
+        assert [i.item_id for i in by_memory] == [i.item_id for i in by_lancedb]
+        assert np.allclose([i.score for i in by_memory], [i.score for i in by_lancedb], atol=1e-5)
+        assert [(i.title, i.categories, i.year, i.popularity) for i in by_memory] == [
+            (i.title, i.categories, i.year, i.popularity) for i in by_lancedb]
+    ids = ["m3", "m40", "nope"]
+    assert memory.categories(ids) == store.categories(ids) and memory.titles(ids) == store.titles(ids)
+    assert all(np.allclose(memory.vectors(ids)[i], store.vectors(ids)[i]) for i in ("m3", "m40"))
