@@ -24,7 +24,7 @@ from rec.interest.model import InterestEvolutionModel
 from rec.interest.queries import ModelQueries
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import UserProfile, user_profile
-from rec.ranking.candidates import Candidates, InMemoryItems
+from rec.ranking.candidates import Candidates, InMemoryItems, PinnedItem
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.ranking.strategies import RankRequest
 from rec.storage.items_table import ItemStore, ScoredItem
@@ -90,21 +90,12 @@ def load_eval_data(
     return data, catalogue
 
 
-@dataclass(frozen=True)
-class EvalItem:
-    """A catalogue item as the offline candidates hold it (no title needed to rank)."""
-
-    item_id: str
-    title: str = ""
-    categories: tuple[str, ...] = ()
-
-
 def catalog_candidates(data: EvalData, vectors: np.ndarray, popularity: np.ndarray) -> Candidates:
     """The catalogue in memory, as the service's Candidates over a pinned table: vectors
     (N, D) and popularity (N,) in item-index order, no new items."""
     items = InMemoryItems(vectors.shape[1])
     categories = data.item_categories or [()] * len(data.item_index)
-    items.add([EvalItem(str(i), "", c) for i, c in zip(data.item_index.ids, categories)], vectors, popularity)
+    items.add([PinnedItem(str(i), "", tuple(c)) for i, c in zip(data.item_index.ids, categories)], vectors, popularity)
     return Candidates(items, InMemoryItems(vectors.shape[1]))
 
 

@@ -52,6 +52,8 @@ class InMemoryItems:
         self.index: dict[str, int] = {}
         self.matrix = np.zeros((0, dim), dtype=np.float32)  # (M, D), row i = items[i]
         self.popularity = np.zeros(0, dtype=np.float64)  # (M,)
+        self.years = np.zeros(0, dtype=np.float64)  # (M,), NaN = no year
+        self.rows_in: dict[str, list[int]] = {}  # category -> its rows, so a filter costs its rows, not M
 
     def __len__(self) -> int:
         return len(self.items)
@@ -67,12 +69,18 @@ class InMemoryItems:
         keep = list({items[i].item_id: i for i in keep}.values())  # one row per id
         if not keep:
             return
-        for i in keep:
-            self.index[items[i].item_id] = len(self.items)
-            self.items.append(items[i])
-        # New arrays, never written in place: a request that holds the old ones keeps a consistent view.
-        self.matrix = np.vstack([self.matrix, vectors[keep]])
+        years = [getattr(items[i], "year", None) for i in keep]
+        # New arrays, never written in place, the matrix last: a request that holds the old
+        # matrix reads the first len(matrix) rows of everything else, all there already.
         self.popularity = np.concatenate([self.popularity, counts[keep]])
+        self.years = np.concatenate([self.years, [np.nan if year is None else float(year) for year in years]])
+        for i in keep:
+            row = len(self.items)
+            self.index[items[i].item_id] = row
+            self.items.append(items[i])
+            for category in set(items[i].categories):
+                self.rows_in.setdefault(category, []).append(row)
+        self.matrix = np.vstack([self.matrix, vectors[keep]])
 
     def vectors(self, item_ids: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors (D,) of the ids held; others are absent."""
@@ -92,8 +100,9 @@ class InMemoryItems:
     ) -> list[ScoredItem]:
         """Top-k by dot product with `query` (D,), minus `exclude`; with `categories`, only
         items in at least one of them; only items in `years` (as ItemStore.search)."""
-        matrix, popularity = self.matrix, self.popularity  # one consistent snapshot
-        items = self.items[: len(matrix)]
+        matrix = self.matrix  # one consistent snapshot: its first len(matrix) rows of everything
+        m = len(matrix)
+        items, popularity, item_years = self.items[:m], self.popularity[:m], self.years[:m]
         if not items or k <= 0:
             return []
         scores = matrix @ np.asarray(query, dtype=np.float32)  # (M,)
@@ -101,22 +110,25 @@ class InMemoryItems:
         blocked = [self.index[i] for i in exclude if i in self.index and self.index[i] < len(items)]
         allowed[blocked] = False
         if categories:
-            wanted = set(categories)
-            allowed &= np.array([bool(wanted.intersection(item.categories)) for item in items])
+            in_any = np.zeros(len(items), dtype=bool)
+            for category in set(categories):
+                held = np.asarray(self.rows_in.get(category, ()), dtype=np.int64)
+                in_any[held[held < m]] = True
+            allowed &= in_any
         if years:
-            allowed &= np.array([years.holds(getattr(item, "year", None)) for item in items])
+            allowed &= years.mask(item_years)
         candidates = np.flatnonzero(allowed)
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
         return [
             ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories),
-                       float(popularity[i]), getattr(items[i], "year", None))
+                       float(popularity[i]), None if np.isnan(item_years[i]) else int(item_years[i]))
             for i in top
         ]
 
 
 @dataclass(frozen=True)
 class PinnedItem:
-    """A row of a pinned table as InMemoryItems holds it."""
+    """A row of a pinned table (or the offline catalogue) as InMemoryItems holds it."""
 
     item_id: str
     title: str

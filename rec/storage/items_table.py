@@ -55,6 +55,15 @@ class YearRange:
             return True
         return year is not None and (self.low is None or year >= self.low) and (self.high is None or year <= self.high)
 
+    def mask(self, years: np.ndarray) -> np.ndarray:
+        """holds() over an array of years (float, NaN = no year), as a bool array."""
+        inside = np.ones(len(years), dtype=bool)
+        if self.low is not None:
+            inside &= years >= self.low  # NaN compares False: no year, outside
+        if self.high is not None:
+            inside &= years <= self.high
+        return inside
+
     def sql(self) -> str:
         """The LanceDB (DataFusion) condition; the bounds are ints, so nothing else enters the SQL."""
         bounds = [f"year >= {int(self.low)}" if self.low is not None else "",
