@@ -62,6 +62,51 @@ DOUBLE = {  # query: (genres of one interest, genres of the other)
     "gangster films, and musicals": ({"Crime"}, {"Musical"}),
     "sci-fi with robots and also love stories": ({"Sci-Fi"}, {"Romance"}),
 }
+# Held out: written after the settings were chosen on the queries above, and read once.
+HELD_OUT_SINGLE = {
+    "zombies and vampires": {"Horror"},
+    "a slasher with a masked killer": {"Horror", "Thriller"},
+    "a silly slapstick farce": {"Comedy"},
+    "a witty film that will make me giggle": {"Comedy"},
+    "astronauts and distant planets": {"Sci-Fi"},
+    "time travel and the future": {"Sci-Fi"},
+    "gunfights, outlaws and sheriffs": {"Western"},
+    "two people falling in love": {"Romance"},
+    "a heartbreaking romance": {"Romance"},
+    "the second world war": {"War"},
+    "the Vietnam war": {"War"},
+    "a Broadway show with singing": {"Musical"},
+    "animated fairy tales": {"Animation", "Children's"},
+    "a film for young children": {"Children's", "Animation"},
+    "the mafia and organised crime": {"Crime"},
+    "a private eye in a dark city": {"Film-Noir", "Mystery", "Crime"},
+    "a whodunit": {"Mystery", "Crime"},
+    "a film about real events, with interviews": {"Documentary"},
+    "a psychological thriller full of suspense": {"Thriller"},
+    "car chases and explosions": {"Action"},
+    "martial arts fights": {"Action"},
+    "a treasure hunt in the jungle": {"Adventure"},
+    "knights, swords and a magic kingdom": {"Fantasy", "Adventure"},
+    "a courtroom drama": {"Drama"},
+    "a family drama about growing up": {"Drama"},
+}
+HELD_OUT_DOUBLE = {
+    "zombie films and westerns": ({"Horror"}, {"Western"}),
+    "cartoons and war films": ({"Animation", "Children's"}, {"War"}),
+    "love stories and mafia films": ({"Romance"}, {"Crime"}),
+    "robots, and documentaries": ({"Sci-Fi"}, {"Documentary"}),
+    "musicals and horror": ({"Musical"}, {"Horror"}),
+    "I enjoy slapstick comedies and also space operas": ({"Comedy"}, {"Sci-Fi"}),
+    "westerns plus romance": ({"Western"}, {"Romance"}),
+    "kids' cartoons and crime thrillers": ({"Animation", "Children's"}, {"Crime", "Thriller"}),
+    "documentaries and musicals": ({"Documentary"}, {"Musical"}),
+    "action films with car chases and sad love stories": ({"Action"}, {"Romance"}),
+    "ghost stories and comedies": ({"Horror"}, {"Comedy"}),
+    "war films as well as science fiction": ({"War"}, {"Sci-Fi"}),
+    "detective mysteries and animated films": ({"Mystery", "Crime", "Film-Noir"}, {"Animation"}),
+    "cowboy films and space adventures": ({"Western"}, {"Sci-Fi"}),
+}
+QUERY_SETS = {"tuning": (SINGLE, DOUBLE), "held-out": (HELD_OUT_SINGLE, HELD_OUT_DOUBLE)}
 Search = Callable[[str], list[ScoredItem]]
 
 # The experiment "interests": a query split into the interests it names, each ranked
@@ -126,15 +171,15 @@ def _share(items: list[ScoredItem], genres: set[str]) -> float:
     return float(np.mean([bool(genres.intersection(i.categories)) for i in items])) if items else 0.0
 
 
-def judge(search: Search, rating: dict[str, float]) -> str:
-    precision = [_share(search(q), genres) for q, genres in SINGLE.items()]
+def judge(search: Search, rating: dict[str, float], single: dict, double: dict) -> str:
+    precision = [_share(search(q), genres) for q, genres in single.items()]
     both, hits, ratings = [], [], []
-    for q, (a, b) in DOUBLE.items():
+    for q, (a, b) in double.items():
         top = search(q)
         shares = _share(top, a), _share(top, b)
         both.append(min(shares))
         hits.append(min(shares) >= 0.3)
-    for q in [*SINGLE, *DOUBLE]:
+    for q in [*single, *double]:
         ratings += [rating.get(i.item_id, np.nan) for i in search(q)]
     return f"{np.mean(precision):.2f} | {np.mean(both):.2f} | {np.mean(hits):.2f} | {np.nanmean(ratings):.2f}"
 
@@ -156,13 +201,16 @@ def main() -> None:
     parser.add_argument("--model-histories", type=int, nargs="*", default=[],
                         help="interest.text_query_history values to try with the champion model")
     parser.add_argument("--model-blends", type=float, nargs="*", default=[1.0], help="interest.text_query_blend values")
+    parser.add_argument("--queries", choices=sorted(QUERY_SETS), default="tuning",
+                        help="the judged queries: those the settings were chosen on, or the held-out ones")
     args = parser.parse_args()
     config = load_config(args.config)
     encoder = resolve_encoder(config.encoder, config.paths)
     store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
     text = Candidates(store, InMemoryItems(store.dim))
     model = TextEncoder(encoder.model_dir, config.encoder)
-    queries = [*SINGLE, *DOUBLE]
+    single, double = QUERY_SETS[args.queries]
+    queries = [*single, *double]
     texts = sorted({t for q in queries for t in [q, *interests_in(q)]})
     vectors = dict(zip(texts, model.encode(texts)))
     rating = smoothed_ratings(config.evaluate.events_path)
@@ -175,13 +223,13 @@ def main() -> None:
             parts = [q] if split == "whole" else interests_in(q)
             return interleave([rerank.rerank(text.search(vectors[p], 200), 10) for p in parts], 10)
 
-        print(f"| {split}, popularity {weight:g} | {judge(search, rating)} |", flush=True)
+        print(f"| {split}, popularity {weight:g} | {judge(search, rating, single, double)} |", flush=True)
     for context in args.split_contexts:
         def when_uncovered(q: str, context: float = context) -> list[ScoredItem]:
             return split_if_uncovered(text, vectors, q, context)
 
         print(f"| interests only where the whole text leaves one out, context {context:g} | "
-              f"{judge(when_uncovered, rating)} |", flush=True)
+              f"{judge(when_uncovered, rating, single, double)} |", flush=True)
     for history, blend in product(args.model_histories, args.model_blends):
         interest = config.interest.model_copy(update={"text_query_history": history, "text_query_blend": blend})
         _, _, pipeline = champion_pipeline(config, interest)
@@ -189,7 +237,7 @@ def main() -> None:
         def through_model(q: str) -> list[ScoredItem]:
             return pipeline.search_text(vectors[q], RankRequest(10)).items
 
-        print(f"| whole, through the model: history {history}, blend {blend:g} | {judge(through_model, rating)} |",
+        print(f"| whole, through the model: history {history}, blend {blend:g} | {judge(through_model, rating, single, double)} |",
               flush=True)
 
 
