@@ -21,8 +21,7 @@ interests only where the whole text's top-10 leaves one out; with
 from __future__ import annotations
 
 import argparse
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from itertools import product
 
 import numpy as np
@@ -34,6 +33,7 @@ from rec.encoding.encoder import TextEncoder
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.rerankers import PopularityReranker
 from rec.ranking.strategies import RankRequest
+from rec.ranking.text_interests import interests_in, interleave
 from rec.registry.encoders import resolve_encoder
 from rec.storage.items_table import ItemStore, ScoredItem
 
@@ -108,44 +108,6 @@ HELD_OUT_DOUBLE = {
 }
 QUERY_SETS = {"tuning": (SINGLE, DOUBLE), "held-out": (HELD_OUT_SINGLE, HELD_OUT_DOUBLE)}
 Search = Callable[[str], list[ScoredItem]]
-
-# The experiment "interests": a query split into the interests it names, each ranked
-# alone and interleaved (the served route ranks the whole text: "whole").
-# Words that join interests, and openings that state no interest of their own.
-_JOINS = re.compile(r"\s*(?:[,;/+&]|\band\b|\balso\b|\bplus\b|\bas well as\b)\s*", re.IGNORECASE)
-_FILLER = re.compile(
-    r"^(?:i\s+(?:really\s+)?(?:like|love|enjoy|want|prefer)|i'?m\s+into|(?:please\s+)?(?:show|give)\s+me"
-    r"|something\s+like|some|films?\s+about|movies?\s+about)\b\s*",
-    re.IGNORECASE,
-)
-MAX_INTERESTS = 4
-
-
-def interests_in(text: str) -> list[str]:
-    """The interests `text` names, in its order (at most MAX_INTERESTS); [text] when it
-    names one. Each part keeps its own words, minus openings like "I like"."""
-    parts = []
-    for part in _JOINS.split(text):
-        part = _FILLER.sub("", part.strip()).strip(" .!?")
-        if part and part.lower() not in {p.lower() for p in parts}:
-            parts.append(part)
-    if len(parts) < 2:
-        return [text]
-    return parts[:MAX_INTERESTS]
-
-
-def interleave(rankings: Sequence[Sequence[ScoredItem]], k: int) -> list[ScoredItem]:
-    """Round robin over the interests' rankings, best first, each item once: k items that
-    give every interest its turn."""
-    merged: dict[str, ScoredItem] = {}
-    for position in range(max((len(r) for r in rankings), default=0)):
-        for ranking in rankings:
-            if position < len(ranking):
-                merged.setdefault(ranking[position].item_id, ranking[position])
-            if len(merged) >= k:
-                return list(merged.values())
-    return list(merged.values())
-
 
 def split_if_uncovered(text: Candidates, vectors: dict[str, np.ndarray], q: str, context: float,
                        pool: int = 20, need: int = 3) -> list[ScoredItem]:
