@@ -9,13 +9,13 @@ is the share of the top-10 in that genre; for a query naming two interests,
 "both" is the smaller of the two genres' shares (0.5 = half each) and "hit"
 the share of queries with at least 3 of each. "rating" is the mean MovieLens
 rating of the answers (smoothed with 10 ratings of the mean): how well liked
-what the text finds is. Settings: the served route ("whole": the text embedded
-as it is) and an experiment ("interests": split at "and", commas and the like,
-each part ranked alone, interleaved), each with the best 200 by cosine
+what the text finds is. Settings: the whole text embedded as it is ("whole")
+and split into its interests ("interests": at "and", commas and the like, each
+part ranked alone, interleaved), each with the best 200 by cosine
 re-ranked by cosine + w * log(1 + popularity). With --split-contexts, the
 interests only where the whole text's top-10 leaves one out; with
 --model-histories, the text through the champion interest model
-(RankingPipeline.search_text).
+(RankingPipeline.search_text); and the route as the config serves it ("served").
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from rec.encoding.encoder import TextEncoder
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.rerankers import PopularityReranker
 from rec.ranking.strategies import RankRequest
-from rec.ranking.text_interests import interests_in, interleave
+from rec.ranking.text_interests import interests_in, interleave, texts_to_embed
 from rec.registry.encoders import resolve_encoder
 from rec.storage.items_table import ItemStore, ScoredItem
 
@@ -192,6 +192,14 @@ def main() -> None:
 
         print(f"| interests only where the whole text leaves one out, context {context:g} | "
               f"{judge(when_uncovered, rating, single, double)} |", flush=True)
+    _, _, served = champion_pipeline(config, config.interest)
+
+    def served_route(q: str) -> list[ScoredItem]:
+        query, *interests = [vectors[t] for t in texts_to_embed(q, config.interest.split_text_interests)]
+        return served.search_text(query, RankRequest(10), interests).items
+
+    print(f"| served: the config's RankingPipeline.search_text | {judge(served_route, rating, single, double)} |",
+          flush=True)
     for history, blend in product(args.model_histories, args.model_blends):
         interest = config.interest.model_copy(update={"text_query_history": history, "text_query_blend": blend})
         _, _, pipeline = champion_pipeline(config, interest)

@@ -8,6 +8,7 @@ import annotations` here: FastAPI must see the real types of the route arguments
 """
 
 
+import asyncio
 import hmac
 import logging
 import time
@@ -21,6 +22,7 @@ from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
 from rec.ranking.strategies import RankRequest
+from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersions
@@ -191,11 +193,15 @@ class Ingress:
 
     @api.post("/recommendations/text", response_model=Recommendations, responses=problem_responses(413, 422))
     async def recommend_for_text(self, query: TextQuery) -> Recommendations:
-        """Items matching free-text interests, e.g. "I like space adventures and old musicals"."""
+        """Items matching free-text interests, e.g. "I like space adventures and old musicals": by
+        the whole text's cosine, or, where that list leaves out an interest the text names, each
+        interest's best in turn."""
         request = self._shown(query.to_request(self.config.serve, self.config.interest.diversity))
         live = await self.versions.current()
-        vector = await self.query_encoder.embed.remote(query.text, live.encoder)
-        ranking = live.pipeline.search_text(vector, request)  # by cosine unless interest.text_query_history
+        texts = texts_to_embed(query.text, self.config.interest.split_text_interests)
+        # one forward pass: concurrent calls share the query encoder's batch
+        vector, *interests = await asyncio.gather(*(self.query_encoder.embed.remote(t, live.encoder) for t in texts))
+        ranking = live.pipeline.search_text(vector, request, interests)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))

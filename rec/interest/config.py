@@ -40,6 +40,9 @@ class InterestConfig(BaseModel):
     # text_query_history 0 = the cosine alone (rec/ranking/pipeline.py search_text).
     text_query_history: int = Field(ge=0)
     text_query_blend: float = Field(ge=0)
+    # Free text naming several interests ("westerns and cartoons"): when the whole text's top-10
+    # leaves one out, each is ranked alone and the rankings interleaved (rec/ranking/text_interests.py).
+    split_text_interests: bool
     # A stated interest (rec/interest/stated.py) makes 0.5 ** (positive events / half-life)
     # of the interest vector; with the model live, the blend above gains that share times
     # stated_model_weight.

@@ -27,6 +27,7 @@ from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, Diversif
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
 )
+from rec.ranking.text_interests import COVER_POOL, COVER_TOP, interleave, leaves_out
 from rec.storage.items_table import ScoredItem
 
 
@@ -88,12 +89,19 @@ class RankingPipeline:
                                   request.years)
         return Ranking(strategy, self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:])
 
-    def search_text(self, query: np.ndarray, request: RankRequest) -> Ranking:
-        """Items for a free-text interest (`query`: its unit text vector), named "text". With the
-        interest model live, the text's `text_query_history` nearest items are read by the model
-        as a user's history would be, and its scores blended with the text's cosine
-        (text_query_blend): what people who like such items go on to like, on the text's
-        subject. Without a model, or with text_query_history 0, the cosine alone."""
+    def search_text(self, query: np.ndarray, request: RankRequest, interests: Sequence[np.ndarray] = ()) -> Ranking:
+        """Items for a free-text interest (`query`: its unit text vector), named "text".
+        `interests`: the unit vectors of the interests the text names, when it names several
+        (rec/ranking/text_interests.py): if the whole text's list leaves one out, each is ranked
+        alone by cosine and the rankings interleaved. Otherwise, with the interest model live,
+        the text's `text_query_history` nearest items are read by the model as a user's history
+        would be, and its scores blended with the text's cosine (text_query_blend): what people
+        who like such items go on to like, on the text's subject. Without a model, or with
+        text_query_history 0, the cosine alone."""
+        if len(interests) > 1 and self.text is not None:
+            split = self._split_text(query, interests, request)
+            if split is not None:
+                return split
         model = next((s for s in self.strategies if isinstance(s, InterestModelStrategy)), None)
         if model is None or self.text is None or self.text_query_history == 0:
             return self.search("text", self.text, query, request)
@@ -106,6 +114,17 @@ class RankingPipeline:
             return self.search("text", self.text, query, request)
         return Ranking("text", self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:],
                        model.version)
+
+    def _split_text(self, query: np.ndarray, interests: Sequence[np.ndarray], request: RankRequest) -> Ranking | None:
+        """The interests' cosine rankings interleaved, if the whole text's top leaves one out."""
+        first = replace(request, k=COVER_TOP, offset=0)
+        whole = self.search("text", self.text, query, first).items
+        own = [self.search("text", self.text, v, replace(first, k=COVER_POOL)).items for v in interests]
+        if not leaves_out(whole, own):
+            return None
+        page = replace(request, offset=0)
+        rankings = [self.search("text", self.text, v, page).items for v in interests]
+        return Ranking("text", interleave(rankings, request.depth)[request.offset:])
 
     def _diverse_pool(self, request: RankRequest) -> int:
         """How many the re-ranker chain must hand on: the diversifier's candidates when it runs."""

@@ -2,7 +2,10 @@
 
 Split at "and", commas and the like, minus openings that state no interest of
 their own ("I like"), so that each can be ranked alone and the rankings
-interleaved (RankingPipeline.search_text).
+interleaved (RankingPipeline.search_text). That happens only where the whole
+text leaves one out: "wizards, dragons and magic" is one interest, its parts
+facets of it, and the whole text ranks it best (scripts/probe_text_queries.py,
+docs/quality.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ _FILLER = re.compile(
     re.IGNORECASE,
 )
 MAX_INTERESTS = 4
+# An interest is left out when the whole text's top COVER_TOP holds fewer than COVER_NEED of
+# the interest's own best COVER_POOL: fixed sizes, so every page of an answer decides alike.
+COVER_TOP, COVER_POOL, COVER_NEED = 10, 20, 3
 
 
 def interests_in(text: str) -> list[str]:
@@ -35,6 +41,13 @@ def interests_in(text: str) -> list[str]:
     return parts[:MAX_INTERESTS]
 
 
+def texts_to_embed(text: str, split: bool = True) -> list[str]:
+    """`text`, then the interests it names when it names several and `split` (the query
+    vector and the interests of RankingPipeline.search_text)."""
+    named = interests_in(text) if split else [text]
+    return [text, *named] if len(named) > 1 else [text]
+
+
 def interleave(rankings: Sequence[Sequence[ScoredItem]], k: int) -> list[ScoredItem]:
     """Round robin over the interests' rankings, best first, each item once: k items that
     give every interest its turn."""
@@ -46,3 +59,10 @@ def interleave(rankings: Sequence[Sequence[ScoredItem]], k: int) -> list[ScoredI
             if len(merged) >= k:
                 return list(merged.values())
     return list(merged.values())
+
+
+def leaves_out(whole: Sequence[ScoredItem], own: Sequence[Sequence[ScoredItem]]) -> bool:
+    """Whether the whole text's top COVER_TOP (`whole`) holds fewer than COVER_NEED of some
+    interest's own best COVER_POOL (`own`, one ranking per interest)."""
+    listed = {item.item_id for item in whole[:COVER_TOP]}
+    return any(len(listed & {item.item_id for item in ranking[:COVER_POOL]}) < COVER_NEED for ranking in own)

@@ -79,6 +79,20 @@ def test_text_query_finds_matching_items(client: httpx.Client) -> None:
     assert sum("Horror" in item["categories"] for item in recs["items"]) >= 5
 
 
+def test_a_text_naming_two_interests_gets_both(client: httpx.Client) -> None:
+    def text(query: str, k: int) -> list[str]:
+        reply = client.post("/recommendations/text", json={"text": query, "k": k})
+        assert reply.status_code == 200, reply.text
+        return [item["item_id"] for item in reply.json()["items"]]
+
+    # In this 400-item catalogue the whole text's own top-10 holds none of the
+    # documentaries' best 20: each interest gets its turn only from the split.
+    both = set(text("war films and documentaries", 10))
+    for interest in ["war films", "documentaries"]:
+        shown = len(set(text(interest, 20)) & both)
+        assert shown >= 3, f"{interest!r}: {shown} of its best 20 in the answer"
+
+
 def test_similar_items(client: httpx.Client) -> None:
     recs = client.get("/items/1/similar", params={"k": 5}).json()
     assert len(recs["items"]) == 5

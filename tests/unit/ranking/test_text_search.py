@@ -51,3 +51,37 @@ def test_the_model_reads_the_texts_nearest_items_as_a_history(setup):
     by_cosine = [item.item_id for item in text.search(query, 10)]
     assert towards_text != by_model
     assert len(set(towards_text[:5]) & set(by_cosine[:5])) >= 4
+
+
+def _centre(vectors, cluster: int) -> np.ndarray:
+    centre = np.mean([v for i, v in vectors.items() if i.startswith(f"c{cluster}-")], axis=0)
+    return (centre / np.linalg.norm(centre)).astype(np.float32)
+
+
+def _clusters(ranking) -> list[str]:
+    return [item.item_id.split("-")[0] for item in ranking.items]
+
+
+def test_a_text_naming_two_interests_gets_both_where_the_whole_text_leaves_one_out(setup):
+    vectors, text, _, _, _ = setup
+    horror, musicals = _centre(vectors, 0), _centre(vectors, 3)
+    whole = 0.9 * horror + 0.1 * musicals  # the text's own vector leans to one interest
+    whole /= np.linalg.norm(whole)
+    pipeline = _pipeline(setup, 0, 1.0)
+    by_cosine = pipeline.search_text(whole, RankRequest(10))
+    assert _clusters(by_cosine).count("c3") < 3  # the second interest is left out
+    split = pipeline.search_text(whole, RankRequest(10), [horror, musicals])
+    assert split.strategy == "text"
+    assert _clusters(split).count("c0") >= 4 and _clusters(split).count("c3") >= 4
+    # Pages of it: the next page goes on where the first stopped.
+    first_two = _ids(pipeline.search_text(whole, RankRequest(20), [horror, musicals]))
+    second = _ids(pipeline.search_text(whole, RankRequest(10, offset=10), [horror, musicals]))
+    assert first_two[:10] == _ids(split) and first_two[10:] == second
+
+
+def test_a_text_whose_list_holds_each_interest_keeps_its_own_ranking(setup):
+    vectors, text, _, _, _ = setup
+    a, b = vectors["c1-0"], vectors["c1-1"]  # two facets of one interest
+    whole = (a + b) / np.linalg.norm(a + b)
+    pipeline = _pipeline(setup, 0, 1.0)
+    assert _ids(pipeline.search_text(whole, RankRequest(10), [a, b])) == _ids(pipeline.search_text(whole, RankRequest(10)))
