@@ -29,7 +29,7 @@ from serve.live import LiveVersions
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
     EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, Recommendations, ReloadResult,
-    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items,
+    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, UserState, VersionInfo, as_batch, distinct_items,
     problem_responses, rank_request,
 )
 from serve.stated_vectors import StatedVectors
@@ -152,6 +152,14 @@ class Ingress:
         reasons = live.pipeline.explain(profile, ranking)
         titles = live.text.titles([r.item_id for its in reasons for r in its if r.item_id])
         return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile, reasons, titles)
+
+    @api.get("/users/{user_id}", response_model=UserState, responses=problem_responses(422))
+    async def user_state(self, user_id: str = Path(pattern=ID_PATTERN)) -> UserState:
+        """The user's recent history, dislikes and stated interest, as recommending reads them
+        (an unknown user is an empty state: a cold start)."""
+        live = await self.versions.current()
+        profile = await self.shards.profile(user_id, live.encoder)
+        return UserState.of(profile, live.text.titles([*profile.recent_items, *profile.recent_negatives]))
 
     @api.put(
         "/users/{user_id}/interests", response_model=StatedInterestOut, summary="Set what the user says they like",

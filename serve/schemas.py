@@ -191,6 +191,31 @@ class StatedInterestOut(BaseModel):
     text: str = Field(description="the user's stated interest ('' = none)")
 
 
+class HistoryItem(BaseModel):
+    item_id: str
+    title: str | None = Field(None, description="absent for an item no longer in the catalogue")
+
+
+class UserState(BaseModel):
+    """What the service holds of a user: what their recommendations are computed from."""
+
+    user_id: str
+    n_events: int
+    recent: list[HistoryItem] = Field(description="the latest positive events' items, latest first")
+    disliked: list[HistoryItem] = Field(description="the latest dislikes and skips, latest first")
+    stated_interest: str = Field(description="what the user said they like ('' = nothing)")
+    user_state_version: str = Field(description="the encoder version the state is computed in")
+
+    @classmethod
+    def of(cls, profile: UserProfile, titles: dict[str, str]) -> UserState:
+        def listed(item_ids: Sequence[str]) -> list[HistoryItem]:
+            return [HistoryItem(item_id=i, title=titles.get(i)) for i in reversed(item_ids)]
+
+        return cls(user_id=profile.user_id, n_events=profile.n_events, recent=listed(profile.recent_items),
+                   disliked=listed(profile.recent_negatives), stated_interest=profile.stated_text,
+                   user_state_version=profile.encoder_version)
+
+
 class TextQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

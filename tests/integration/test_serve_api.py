@@ -93,6 +93,21 @@ def test_a_text_naming_two_interests_gets_both(client: httpx.Client) -> None:
         assert shown >= 3, f"{interest!r}: {shown} of its best 20 in the answer"
 
 
+def test_a_users_state_lists_their_recent_items_dislikes_and_stated_interest(client: httpx.Client) -> None:
+    user = "state-reader"
+    events = [{"user_id": user, "item_id": i, "type": t} for i, t in [("1", "like"), ("50", "like"), ("98", "dislike")]]
+    client.post("/events", json=events).raise_for_status()
+    client.put(f"/users/{user}/interests", json={"text": "space adventures"}).raise_for_status()
+    state = client.get(f"/users/{user}").json()
+    assert [i["item_id"] for i in state["recent"]] == ["50", "1"]  # latest first
+    assert state["recent"][0]["title"] == "Star Wars"
+    assert [i["item_id"] for i in state["disliked"]] == ["98"]
+    assert state["n_events"] == 3 and state["stated_interest"] == "space adventures"
+    empty = client.get("/users/nobody-yet").json()
+    assert (empty["n_events"], empty["recent"], empty["disliked"], empty["stated_interest"]) == (0, [], [], "")
+    assert client.get("/users/bad id!").status_code == 422
+
+
 def test_similar_items(client: httpx.Client) -> None:
     recs = client.get("/items/1/similar", params={"k": 5}).json()
     assert len(recs["items"]) == 5
