@@ -11,7 +11,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate demo serve replay bench sasrec-reference test test-all mlflow-ui clean
+.PHONY: install data embed train evaluate demo serve replay bench sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -72,11 +72,17 @@ sasrec-reference:
 		scikit-learn pyyaml tensorboard thop tabulate plotly texttable psutil
 	$(RECBOLE_VENV)/bin/python scripts/sasrec_reference.py
 
-test: data
+test: data browser
 	$(PY) -m pytest
 
-test-all: data
+test-all: data browser
 	$(PY) -m pytest -m ''
+
+# The browser test drives Debian's Chromium (Playwright's own download is not reachable).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 mlflow-ui: install
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///var/mlflow.db --host 127.0.0.1 --port 5000

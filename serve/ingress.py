@@ -11,10 +11,12 @@ import annotations` here: FastAPI must see the real types of the route arguments
 import asyncio
 import hmac
 import logging
+import pathlib
 import time
 from dataclasses import replace
 
 from fastapi import Body, FastAPI, Header, HTTPException, Path, Query
+from fastapi.responses import HTMLResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -36,6 +38,8 @@ from serve.stated_vectors import StatedVectors
 from serve.user_state import UserShards
 
 log = logging.getLogger(__name__)
+
+PAGE = pathlib.Path(__file__).with_name("page.html")  # the demo page: the public API in a browser
 
 
 def _openapi() -> dict:
@@ -256,6 +260,11 @@ class Ingress:
     async def hidden_items(self) -> HiddenItems:
         """The items hidden now."""
         return HiddenItems(items=sorted(self.hidden.refresh()))
+
+    @api.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page(self) -> HTMLResponse:
+        """The demo page: pick or make a user, like and dislike items, type an interest."""
+        return HTMLResponse(PAGE.read_text())
 
     @api.get("/healthz")
     async def healthz(self) -> dict:
