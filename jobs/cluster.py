@@ -10,8 +10,10 @@ import ray
 log = logging.getLogger(__name__)
 
 
-def init_ray() -> None:
-    """Join the cluster in RAY_ADDRESS (set by `ray job submit`), else start a local one."""
+def init_ray(metrics_port: int | None = None) -> None:
+    """Join the cluster in RAY_ADDRESS (set by `ray job submit`), else start a local one; with
+    `metrics_port`, the local one exports Prometheus metrics there (a cluster's own port is
+    `ray start --metrics-export-port`)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return
@@ -19,5 +21,5 @@ def init_ray() -> None:
         ray.init(log_to_driver=True)
     else:
         # A local run needs no dashboard; it halves an idle cluster's memory.
-        ray.init(include_dashboard=False, log_to_driver=True)
+        ray.init(include_dashboard=False, log_to_driver=True, _metrics_export_port=metrics_port)
     log.info("ray resources: %s", ray.cluster_resources())

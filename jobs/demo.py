@@ -56,7 +56,7 @@ def demo_events(config: RecConfig, users: int, per_user: int) -> list[dict]:
     return out
 
 
-def show(client: httpx.Client, events: list[dict]) -> None:
+def show(client: httpx.Client, events: list[dict], config: RecConfig) -> None:
     reply = client.post("/events", json=events).raise_for_status().json()
     print(f"\nReplayed {reply['received']} MovieLens events ({reply['accepted']} new, {reply['duplicates']} already logged)")
     for user_id in sorted({e["user_id"] for e in events})[:3]:
@@ -72,7 +72,9 @@ def show(client: httpx.Client, events: list[dict]) -> None:
         print(f"  {item['score']:.3f}  {item['title']}  [{', '.join(item['categories'])}]")
     user = events[0]["user_id"]
     print(f"""
-Serving on {BASE_URL} (OpenAPI at {BASE_URL}/docs). Try:
+Serving on {BASE_URL} (OpenAPI at {BASE_URL}/docs).
+The demo page: {BASE_URL}/ (user {user} is preloaded; "New user" starts from nothing).
+Prometheus metrics: http://127.0.0.1:{config.serve.metrics_port}/metrics. Or try:
   curl -s {BASE_URL}/version
   curl -s '{BASE_URL}/users/{user}/recommendations?k=10'
   curl -s -X POST {BASE_URL}/events -H 'content-type: application/json' \\
@@ -97,7 +99,7 @@ def main() -> None:
     setup_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
     config = load_config(args.config)
-    init_ray()
+    init_ray(config.serve.metrics_port)
     # Ctrl-C, or a TERM from a supervisor, shuts the app and the local Ray down cleanly,
     # also while the app is still starting. After init_ray: Ray installs a TERM handler
     # of its own that aborts the driver, which would leave Ray's agents running.
@@ -108,7 +110,7 @@ def main() -> None:
         serve.run(build_app(AppArgs(config=args.config)), name="recommender", route_prefix="/")
         log.info("serve app up in %.1fs", time.perf_counter() - started)
         with httpx.Client(base_url=BASE_URL, timeout=60) as client:
-            show(client, demo_events(config, args.users, args.events_per_user))
+            show(client, demo_events(config, args.users, args.events_per_user), config)
         print(json.dumps({"job": "demo", "url": BASE_URL, "startup_s": round(time.perf_counter() - started, 1)}))
         while not args.exit:
             time.sleep(3600)

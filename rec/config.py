@@ -149,6 +149,8 @@ class ServeConfig(_Strict):
     # None = the per-event interest vector only.
     interest_model_alias: str | None
     reload_interval_s: float = Field(ge=0, description="seconds between alias checks; 0 = only POST /admin/reload")
+    # Where a local Ray the demo starts exports Prometheus metrics (127.0.0.1; serve/metrics.py).
+    metrics_port: int = Field(ge=1, le=65535)
 
 
 class EvaluateConfig(_Strict):

@@ -8,6 +8,7 @@ from ray import serve
 from rec.config import ServeConfig
 from rec.errors import BodyTooLargeError, InvalidRequestError, RecError, UnknownItemError
 from serve.body_limits import RequestBodyLimits
+from serve.metrics import EventRejections, mark_unknown_item
 from serve.schemas import DIVERSITY
 
 CATEGORY_QUERY = Query(
@@ -30,9 +31,15 @@ def _live_serve_config() -> ServeConfig:
     return serve.get_replica_context().servable_object.config.serve
 
 
+def _live_metrics():
+    """This replica's Ingress metrics (serve/metrics.py)."""
+    return serve.get_replica_context().servable_object.metrics
+
+
 # Before @serve.ingress(api), which freezes a copy of the app: bodies too large,
 # not UTF-8 or nested too deep are refused here, before FastAPI parses them.
 api.add_middleware(RequestBodyLimits, serve_config=_live_serve_config)
+api.add_middleware(EventRejections, ingress_metrics=_live_metrics)  # outermost: sees every refusal
 
 
 # The request's own faults, raised by the request models: a 4xx whose detail names the field.
@@ -40,6 +47,8 @@ _REQUEST_FAULTS = {BodyTooLargeError: 413, InvalidRequestError: 422, UnknownItem
 
 
 async def _request_fault(request: Request, exc: RecError) -> JSONResponse:
+    if isinstance(exc, UnknownItemError):
+        mark_unknown_item(request.scope)
     return JSONResponse({"detail": str(exc)}, status_code=_REQUEST_FAULTS[type(exc)])
 
 

@@ -23,11 +23,13 @@ from ray.serve.handle import DeploymentHandle
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
+from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
 from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
-from serve.live import LiveVersions
+from serve.live import LiveVersion, LiveVersions
+from serve.metrics import IngressMetrics
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
     EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, Recommendations, ReloadResult,
@@ -66,12 +68,16 @@ class Ingress:
         self.new_items = NewItemPlacer(config, query_encoder)
         self.stated = StatedVectors(query_encoder)
         self.hidden = HiddenItemsLog(hidden_items_log_path(config.paths.new_items_dir))
-        self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items)
+        self.metrics = IngressMetrics()  # here, in the replica: Serve tags them with it
+        self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items, self.metrics)
         await self.versions.start()
 
     def _shown(self, request: RankRequest) -> RankRequest:
         """The request without the items hidden now (by any replica: one stat of the log)."""
         return replace(request, exclude=request.exclude | self.hidden.refresh())
+
+    def _answered(self, endpoint: str, ranking: Ranking, started: float, live: LiveVersion) -> None:
+        self.metrics.answered(endpoint, ranking, time.perf_counter() - started, live.pipeline.strategies[0].name)
 
     def _diversity(self, asked: float | None) -> float:
         return self.config.interest.diversity if asked is None else asked
@@ -99,6 +105,7 @@ class Ingress:
         if unknown:  # nothing is written unless every event is valid
             raise UnknownItemError(unknown)
         result = await self.shards.apply(events, vectors, live.encoder)
+        self.metrics.events(result.accepted, result.duplicates)
         return EventsAccepted(received=len(events), accepted=result.accepted, duplicates=result.duplicates)
 
     @api.post(
@@ -123,6 +130,8 @@ class Ingress:
         except Exception as exc:  # the encoder or the vector table failed before anything was logged
             log.exception("POST /items failed")
             raise HTTPException(503, f"items not added, nothing was logged: {exc!r}") from None
+        if added:
+            self.metrics.items_added.inc(len(added))
         return ItemsAccepted(received=len(posted), added=len(added), duplicates=len(posted) - len(added),
                              encoder_version=live.encoder.tag)
 
@@ -143,6 +152,7 @@ class Ingress:
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
         the user's positive events, so a new user who stated one is answered from it.
         With explain=true each item says why: "because you liked X and Y"."""
+        started = time.perf_counter()
         request = self._shown(rank_request(k, category, self.config.serve, offset=offset,
                                            diversity=self._diversity(diversity), year_min=year_min, year_max=year_max))
         live = await self.versions.current()
@@ -151,6 +161,7 @@ class Ingress:
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         profile = await self.stated.attach(profile, live.encoder)
         ranking = live.pipeline.recommend(profile, request)
+        self._answered("user", ranking, started, live)
         if not explain:
             return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile)
         reasons = live.pipeline.explain(profile, ranking)
@@ -208,12 +219,14 @@ class Ingress:
         """Items matching free-text interests, e.g. "I like space adventures and old musicals": by
         the whole text's cosine, or, where that list leaves out an interest the text names, each
         interest's best in turn."""
+        started = time.perf_counter()
         request = self._shown(query.to_request(self.config.serve, self.config.interest.diversity))
         live = await self.versions.current()
         texts = texts_to_embed(query.text, self.config.interest.split_text_interests)
         # one forward pass: concurrent calls share the query encoder's batch
         vector, *interests = await asyncio.gather(*(self.query_encoder.embed.remote(t, live.encoder) for t in texts))
         ranking = live.pipeline.search_text(vector, request, interests)
+        self._answered("text", ranking, started, live)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
@@ -223,6 +236,7 @@ class Ingress:
         offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
         year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,
     ) -> Recommendations:
+        started = time.perf_counter()
         request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset,
                                diversity=self._diversity(diversity), year_min=year_min, year_max=year_max)
         request = self._shown(request)
@@ -231,6 +245,7 @@ class Ingress:
         if vector is None:
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
         ranking = live.pipeline.search("similar", live.text, vector, request)
+        self._answered("similar", ranking, started, live)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version)
 
     @api.post("/items/{item_id}/hide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))

@@ -28,6 +28,7 @@ from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
 from rec.storage.items_table import ItemStore, ScoredItem, check_vector_space
 from rec.storage.new_item_vectors import NewItemVectorTable
+from serve.metrics import IngressMetrics
 from serve.new_items import BundleNewItems, NewItemPlacer
 from serve.schemas import ReloadResult, VersionInfo
 from serve.user_state import UserShards
@@ -137,8 +138,10 @@ class LiveVersions:
 
     def __init__(
         self, config: RecConfig, shards: UserShards, query_encoder: DeploymentHandle, placer: NewItemPlacer,
+        metrics: IngressMetrics,
     ) -> None:
         self.config, self.shards, self.query_encoder, self.placer = config, shards, query_encoder, placer
+        self.metrics = metrics
         self.live: LiveVersion | None = None  # replaced whole by reload(), never changed in place
         self.pending: LiveVersion | None = None  # the bundle a reload is preparing
         self._reload_lock = asyncio.Lock()
@@ -151,6 +154,7 @@ class LiveVersions:
         live = await asyncio.to_thread(open_live, self.config, encoder, interest)
         await self.prepare(live)
         self.live = live
+        self.metrics.serving(self.info())
         if self.config.serve.reload_interval_s > 0:
             self._poll = asyncio.get_running_loop().create_task(self._poll_aliases(self.config.serve.reload_interval_s))
 
@@ -195,10 +199,12 @@ class LiveVersions:
                     self.pending = None
                 self.live = live
                 log.info("live versions %s -> %s", before.key, key)
-        return ReloadResult(
+        result = ReloadResult(
             changed=live is not before, previous=self.info(before), live=self.info(live),
             duration_s=round(time.perf_counter() - started, 3),
         )
+        self.metrics.reloaded(result)
+        return result
 
     async def _poll_aliases(self, interval_s: float) -> None:
         while True:

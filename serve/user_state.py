@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
 from rec.interest.shard import ApplyResult, IncomingEvent, UserForgotten, UserProfile, UserShard, shard_of
 from rec.storage.stated_interests import StatedInterest
+from serve.metrics import shard_rebuild_histogram
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class UserShardDeployment:
             shard, config.serve.user_shards, config.paths.event_log_dir,
             config=config.interest, history_length=config.history_length,
         )
+        self.shard, self.rebuild_s = shard, shard_rebuild_histogram()
 
     def _hold(self, live: EncoderVersion | None) -> str:
         """Make sure the states of `live` are held (None = the most recent, else the
@@ -59,7 +62,9 @@ class UserShardDeployment:
         store = ItemStore(self.config.paths.lancedb_uri, live.items_table, live.items_table_version)
         check_vector_space(store, live.tag)
         new_items = NewItemVectorTable(self.config.paths.lancedb_uri, live.items_table, live.tag)
+        started = time.perf_counter()
         self.state.prepare(live.tag, store.dim, ItemVectorLookup(store, new_items, self.item_log, self.config.catalog))
+        self.rebuild_s.observe(time.perf_counter() - started, tags={"shard": str(self.shard)})
         self.stores[live.tag] = store
         self.stores = {tag: held for tag, held in self.stores.items() if self.state.holds(tag)}
         return live.tag

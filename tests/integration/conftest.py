@@ -61,7 +61,8 @@ def config(config_path: Path) -> RecConfig:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local Ray for the session; yields the URL of its Prometheus metrics."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -69,13 +70,16 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # 6 logical CPUs on 2 cores (scheduling only): room for both apps' replicas (about 1.5 each)
     # and, beside them, an embed job's actors and read tasks. With 4, an embed job that ran
     # after the second app started waited for CPUs forever.
-    ray.init(address="local", include_dashboard=False, num_cpus=6, _temp_dir=str(temp_dir))
-    yield
+    # Metrics on a free port of their own, reported each second (Ray's default: 10 s).
+    metrics_port = _free_port()
+    ray.init(address="local", include_dashboard=False, num_cpus=6, _temp_dir=str(temp_dir),
+             _metrics_export_port=metrics_port, _system_config={"metrics_report_interval_ms": 1000})
+    yield f"http://127.0.0.1:{metrics_port}/metrics"
     ray.shutdown()
 
 
 @pytest.fixture(scope="session")
-def embed_summary(ray_cluster: None, config: RecConfig) -> dict:
+def embed_summary(ray_cluster: str, config: RecConfig) -> dict:
     """The embed job, run once for the session."""
     from jobs.embed_catalog import embed_catalog
 

@@ -160,7 +160,7 @@ def test_another_app_sees_the_item_from_the_shared_log(model_client: httpx.Clien
     assert text["items"][0]["item_id"] == wizard["item_id"]
 
 
-def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: None, config: RecConfig, tmp_path: Path) -> None:
+def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: str, config: RecConfig, tmp_path: Path) -> None:
     """The embed job embeds the log's items with the catalogue (not those the catalogue has)."""
     from jobs.embed_catalog import embed_catalog
 
