@@ -65,8 +65,7 @@ def embed_catalog(config: RecConfig) -> dict:
     """Run the whole job; returns the summary that main() prints."""
     started = time.perf_counter()
     encoder = registry.ensure_encoder(config.encoder, config.paths)
-    registry.use_experiment(config.embed.experiment, config.paths)
-    with mlflow.start_run(run_name="embed_catalog") as run:
+    with registry.job_run("embed_catalog", config.embed.experiment, config.paths) as run:
         mlflow.log_params({
             "catalog": config.catalog.path, "encoder": encoder.tag, "actors": config.embed.actors,
             "batch_size": config.embed.batch_size, "num_gpus_per_actor": config.embed.num_gpus_per_actor,

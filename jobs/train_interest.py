@@ -83,14 +83,14 @@ def test_metrics(model: InterestEvolutionModel, data: EvalData, interest: Intere
     return summarize(rank_users(score_fn, data.split, data.item_index, "test"))
 
 
-def train_interest(config: RecConfig) -> dict:
-    """Run the whole job; returns the summary that main() prints."""
+def train_interest(config: RecConfig, promote: bool = True) -> dict:
+    """Run the whole job; returns the summary that main() prints. Without `promote` it stops
+    after step 3: the version is the challenger, and the caller gates it (jobs/nightly.py)."""
     started = time.perf_counter()
     live = registry.resolve_encoder(config.encoder, config.paths)
     data, catalogue = load_training_data(config, live)
     model_config = config.train.model
-    registry.use_experiment(config.train.experiment, config.paths)
-    with mlflow.start_run(run_name="train_interest") as run:
+    with registry.job_run("train_interest", config.train.experiment, config.paths) as run:
         mlflow.log_params({**{f"model.{k}": v for k, v in model_config.model_dump().items()},
                            "encoder": live.tag, "events": config.train.events_path})
         model, history = fit_on_split(
@@ -113,10 +113,12 @@ def train_interest(config: RecConfig) -> dict:
             config.paths.lancedb_uri, config.train.scoring_table, scoring_rows(catalogue, data, model, model_tag))
         interest_registry.publish_scoring_table(
             config.train.registered_name, version, config.train.scoring_table, int(table.version), config.paths)
-        promoted, reason = interest_registry.promote_if_better(
-            config.train.registered_name, version, config.paths, config.train.champion_alias)
+        promoted, reason = False, "not gated here"
+        if promote:
+            promoted, reason = interest_registry.promote_if_better(
+                config.train.registered_name, version, config.paths, config.train.champion_alias)
+            log.info("gate: %s", reason)
         mlflow.set_tags({"gate": reason, "promoted": str(promoted), "model_version": model_tag})
-        log.info("gate: %s", reason)
     return {
         "job": "train_interest", "model_version": model_tag, "promoted": promoted, "gate": reason,
         "epochs": len(history), "train_seconds": round(train_seconds, 1), "valid_NDCG@10": round(valid_ndcg, 4),

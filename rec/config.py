@@ -181,6 +181,13 @@ class TrainConfig(_Strict):
     fail_after_epochs: int | None = Field(None, ge=1, description="fault injection for tests")
 
 
+class NightlyConfig(_Strict):
+    """The nightly pipeline (jobs/nightly.py): embed, train, evaluate, gate, promote, reload."""
+
+    experiment: str
+    serve_url: str | None = None  # the running service to reload at the end; None = none
+
+
 class RecConfig(_Strict):
     """Everything, one truth for jobs and serve."""
 
@@ -192,6 +199,7 @@ class RecConfig(_Strict):
     serve: ServeConfig
     evaluate: EvaluateConfig
     train: TrainConfig
+    nightly: NightlyConfig
 
     @property
     def history_length(self) -> int:

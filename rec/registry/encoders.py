@@ -8,6 +8,8 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +87,22 @@ def use_experiment(name: str, paths: PathsConfig) -> str:
     return experiment_id
 
 
+@contextmanager
+def job_run(name: str, experiment: str, paths: PathsConfig) -> Iterator[mlflow.ActiveRun]:
+    """A job's MLflow run: in `experiment`, or nested in the active run when a pipeline
+    (jobs/nightly.py) runs the job as one of its steps."""
+    if mlflow.active_run() is not None:
+        with mlflow.start_run(run_name=name, nested=True) as run:
+            yield run
+        return
+    use_experiment(experiment, paths)
+    with mlflow.start_run(run_name=name) as run:
+        yield run
+
+
 def register_encoder(source_dir: str | Path, config: EncoderConfig, paths: PathsConfig, alias: str | None) -> str:
     """Log a Hugging Face encoder folder as a new registered version; returns it."""
-    use_experiment("encoders", paths)
-    with mlflow.start_run(run_name=f"register-{config.registered_name}"):
+    with job_run(f"register-{config.registered_name}", "encoders", paths):
         mlflow.log_params({"source_dir": str(source_dir), "max_length": config.max_length})
         info = mlflow.pyfunc.log_model(
             name="encoder",

@@ -116,23 +116,33 @@ def resolve_interest_model(name: str, alias: str, paths: PathsConfig) -> Interes
     )
 
 
-def promote_if_better(name: str, version: str, paths: PathsConfig, champion_alias: str) -> tuple[bool, str]:
-    """The gate: `version` takes `champion_alias` only if its validation NDCG@10 beats the champion's.
-
-    Returns (promoted, reason); the reason is what the job logs.
-    """
+def gate(name: str, version: str, paths: PathsConfig, champion_alias: str) -> tuple[bool, str]:
+    """Whether `version` should take `champion_alias`: only if its validation NDCG@10 beats the
+    champion's. Returns (promote, reason); the reason is what the job logs."""
     client = connect(paths)
     candidate = float(client.get_model_version(name, version).tags[VALID_NDCG_TAG])
     try:
         champion = client.get_model_version_by_alias(name, champion_alias)
     except MlflowException:
-        champion = None
-    if champion is not None:
-        current = float(champion.tags.get(VALID_NDCG_TAG, "-inf"))
-        if candidate <= current:
-            return False, f"kept champion v{champion.version}: valid NDCG@10 {candidate:.4f} <= {current:.4f}"
-        reason = f"v{version} beats champion v{champion.version}: valid NDCG@10 {candidate:.4f} > {current:.4f}"
+        return True, f"v{version} is the first champion (valid NDCG@10 {candidate:.4f})"
+    current = float(champion.tags.get(VALID_NDCG_TAG, "-inf"))
+    if candidate <= current:
+        return False, f"kept champion v{champion.version}: valid NDCG@10 {candidate:.4f} <= {current:.4f}"
+    return True, f"v{version} beats champion v{champion.version}: valid NDCG@10 {candidate:.4f} > {current:.4f}"
+
+
+def promote(name: str, version: str | None, paths: PathsConfig, alias: str) -> None:
+    """Point `alias` at `version` (None: remove the alias, as before a first champion)."""
+    client = connect(paths)
+    if version is None:
+        client.delete_registered_model_alias(name, alias)
     else:
-        reason = f"v{version} is the first champion (valid NDCG@10 {candidate:.4f})"
-    client.set_registered_model_alias(name, champion_alias, version)
-    return True, reason
+        client.set_registered_model_alias(name, alias, version)
+
+
+def promote_if_better(name: str, version: str, paths: PathsConfig, champion_alias: str) -> tuple[bool, str]:
+    """The gate, and the promotion when it passes: (promoted, reason)."""
+    promoted, reason = gate(name, version, paths, champion_alias)
+    if promoted:
+        promote(name, version, paths, champion_alias)
+    return promoted, reason
