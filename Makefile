@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+REC := $(VENV)/bin/rec
 STAMP := $(VENV)/.installed
 ITEMS := var/data/movielens/items.parquet
 EMBEDDED := var/.embedded
@@ -11,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate demo serve replay bench sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo serve replay bench sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -27,16 +28,16 @@ $(STAMP): pyproject.toml
 data: $(ITEMS)
 
 $(ITEMS): | $(STAMP)
-	$(PY) -m jobs.prepare_movielens --config configs/base.yaml
+	$(REC) data
 
 # The nightly jobs. `make embed` / `make train` always run; `make demo` runs
 # them only when their inputs changed since the last run (the stamps).
 embed: data
-	$(PY) -m jobs.embed_catalog --config configs/embed_catalog.yaml
+	$(REC) embed
 	touch $(EMBEDDED)
 
 train: data
-	$(PY) -m jobs.train_interest --config configs/train_interest.yaml
+	$(REC) train
 	touch $(TRAINED)
 
 $(EMBEDDED): $(ITEMS) configs/base.yaml configs/embed_catalog.yaml
@@ -46,20 +47,26 @@ $(TRAINED): $(EMBEDDED) configs/base.yaml configs/train_interest.yaml
 	$(MAKE) train
 
 evaluate: data
-	$(PY) -m jobs.evaluate --config configs/evaluate.yaml
+	$(REC) evaluate
+
+# The nightly pipeline: embed, train, evaluate champion vs challenger, gate, promote;
+# with a demo running, `make nightly SERVE_URL=http://127.0.0.1:8000` also reloads it.
+nightly: data
+	$(REC) nightly $(if $(SERVE_URL),--serve-url $(SERVE_URL))
+	touch $(EMBEDDED) $(TRAINED)
 
 demo: $(TRAINED)
-	$(PY) -m jobs.demo --config configs/base.yaml
+	$(REC) demo
 
 serve: install
-	$(VENV)/bin/serve run configs/serve.yaml
+	$(REC) serve
 
 # Against a running app (make demo in another terminal):
 replay: install
-	$(PY) -m jobs.replay --config configs/base.yaml
+	$(REC) replay
 
 bench: install
-	$(PY) scripts/bench_serve.py
+	$(REC) bench
 
 # RecBole 1.2.1's SASRec trained until early stopping on the same split (about
 # an hour on 2 cores). RecBole pins an old Ray, so it gets a virtualenv of its own.
