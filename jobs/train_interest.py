@@ -19,6 +19,7 @@ Ends with one JSON line.
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pyarrow as pa
+from tqdm import tqdm
 
 from jobs.cli import run_config_job
 from rec.registry import encoders as registry
@@ -58,19 +60,29 @@ def scoring_rows(catalogue: pa.Table, data: EvalData, model: InterestEvolutionMo
     return table.append_column("vector", pa.FixedSizeListArray.from_arrays(flat, dim))
 
 
-def epoch_logger(fail_after_epochs: int | None) -> Callable[[str], None]:
-    """The training loop's progress callback (it gets one "epoch ..." line per epoch).
+def epoch_logger(fail_after_epochs: int | None, max_epochs: int) -> Callable[[str], None]:
+    """The training loop's progress callback (it gets one "epoch ..." line per epoch): an epoch
+    progress bar on a terminal, plain log lines otherwise (a file, `ray job submit`).
 
     With `train.fail_after_epochs` set it raises once that many epochs are
     done: fault injection, like `embed.fail_after_rows`, to show that a run
     failing half way changes nothing live.
     """
     epochs = 0
+    bar = tqdm(total=max_epochs, desc="training", unit="epoch") if sys.stderr.isatty() else None
 
     def on_progress(message: str) -> None:
         nonlocal epochs
-        log.info(message)
-        epochs += message.startswith("epoch ")
+        is_epoch = message.startswith("epoch ")
+        epochs += is_epoch
+        if bar is None:
+            log.info(message)
+        elif is_epoch:
+            bar.update(1)
+            bar.set_postfix_str(message.split(None, 2)[2])  # loss and validation NDCG@10
+        else:  # the end of the loop, the refit: the bar is done
+            bar.close()
+            log.info(message)
         if fail_after_epochs is not None and epochs >= fail_after_epochs:
             raise RuntimeError(f"injected failure after {epochs} epochs (train.fail_after_epochs)")
 
@@ -94,7 +106,7 @@ def train_interest(config: RecConfig, promote: bool = True) -> dict:
         mlflow.log_params({**{f"model.{k}": v for k, v in model_config.model_dump().items()},
                            "encoder": live.tag, "events": config.train.events_path})
         model, history = fit_on_split(
-            data.split, data.item_index, data.item_vectors, model_config, epoch_logger(config.train.fail_after_epochs))
+            data.split, data.item_index, data.item_vectors, model_config, epoch_logger(config.train.fail_after_epochs, model_config.max_epochs))
         for epoch in history:
             mlflow.log_metric("valid_NDCG_at_10", epoch["valid_ndcg10"], step=epoch["epoch"])
         train_seconds = time.perf_counter() - started
