@@ -110,6 +110,7 @@ def register_encoder(source_dir: str | Path, config: EncoderConfig, paths: Paths
             artifacts={"model_dir": str(source_dir)},
             pip_requirements=_ENCODER_REQUIREMENTS,
             registered_model_name=config.registered_name,
+            input_example=["a space adventure with robots"],  # the signature is predict's type hints
         )
     version = str(info.registered_model_version)
     client = connect(paths)

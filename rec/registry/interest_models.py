@@ -70,6 +70,7 @@ def register_interest_model(
         name="interest_model", python_model=InterestModelPyfunc(),
         artifacts={"model_dir": str(model_dir)}, pip_requirements=_REQUIREMENTS,
         registered_model_name=name,
+        input_example=[[0, 1, 2]],  # one history of item indices; the signature is predict's type hints
     )
     version = str(info.registered_model_version)
     client = connect(paths)

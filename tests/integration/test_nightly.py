@@ -6,14 +6,17 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pytest
 import yaml
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from conftest import REPO_ROOT
 from jobs.nightly import STEPS, StepFailed, nightly
 from rec.config import RecConfig, load_config
-from rec.registry.encoders import resolve_encoder
+from rec.registry.encoders import connect, resolve_encoder
 from rec.registry.interest_models import resolve_interest_model
 
 pytestmark = pytest.mark.ray
@@ -61,6 +64,13 @@ def test_one_run_embeds_trains_evaluates_gates_and_promotes(ray_cluster: str, ho
     evaluate = next(r for r in children if r.info.run_name == "evaluate")
     assert {"evaluation.json", "evaluation.png"} <= {a.path for a in client.list_artifacts(evaluate.info.run_id)}
     assert parent.data.tags["gate"] == summary["gate"]
+
+    # The registered model checks its input: histories of item indices, as its example shows.
+    connect(config.paths)
+    model = mlflow.pyfunc.load_model(f"models:/{config.train.registered_name}@{config.train.champion_alias}")
+    assert np.asarray(model.predict([[0, 1, 2], [3]])).shape[0] == 2
+    with pytest.raises(MlflowException, match="Expected type int"):
+        model.predict([["a", "b"]])
 
 
 def test_a_failed_step_restores_the_aliases_and_names_the_step(ray_cluster: str, home: Path) -> None:

@@ -107,6 +107,18 @@ def test_pyfunc_predicts_sentence_vectors(first, paths):
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
 
 
+def test_the_registered_encoder_has_a_signature_and_an_example_and_checks_its_input(first, paths):
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    connect(paths)
+    info = Model.load("models:/text-encoder@champion")
+    assert info.signature.inputs.to_dict() == [{"type": "string", "required": True}]
+    assert info.load_input_example("models:/text-encoder@champion") == ["a space adventure with robots"]
+    with pytest.raises(MlflowException, match="Expected type str"):
+        mlflow.pyfunc.load_model("models:/text-encoder@champion").predict([3, 4])
+
+
 def test_other_weights_get_a_new_version_and_the_alias_only_when_published(first, paths, tmp_path):
     """A new encoder (encoder.source_dir) is registered beside the champion; the alias
     moves to it only with its items table, so until then the old encoder stays live."""
