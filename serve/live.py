@@ -146,6 +146,7 @@ class LiveVersions:
         self.pending: LiveVersion | None = None  # the bundle a reload is preparing
         self._reload_lock = asyncio.Lock()
         self._poll: asyncio.Task | None = None  # held: the loop keeps only a weak reference
+        self._report: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Go live on the versions the aliases name now, not on init args: a replica that
@@ -154,7 +155,7 @@ class LiveVersions:
         live = await asyncio.to_thread(open_live, self.config, encoder, interest)
         await self.prepare(live)
         self.live = live
-        self.metrics.serving(self.info())
+        self._report = asyncio.get_running_loop().create_task(self._report_live())
         if self.config.serve.reload_interval_s > 0:
             self._poll = asyncio.get_running_loop().create_task(self._poll_aliases(self.config.serve.reload_interval_s))
 
@@ -205,6 +206,11 @@ class LiveVersions:
         )
         self.metrics.reloaded(result)
         return result
+
+    async def _report_live(self, interval_s: float = 5.0) -> None:
+        while True:
+            self.metrics.serving(self.info())
+            await asyncio.sleep(interval_s)
 
     async def _poll_aliases(self, interval_s: float) -> None:
         while True:

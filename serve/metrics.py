@@ -71,13 +71,14 @@ class IngressMetrics:
         self.serving(result.live)
 
     def serving(self, info: VersionInfo) -> None:
+        """Report the live versions; called again every few seconds (LiveVersions), since Ray's
+        agent drops a gauge series that has not been reported for two report intervals."""
         tags = {"encoder_version": info.encoder_version, "items_table_version": str(info.items_table_version),
                 "interest_model": info.interest_model or ""}
-        if tags != self._live_tags:
-            if self._live_tags is not None:
-                self.live.set(0, tags=self._live_tags)
-            self.live.set(1, tags=tags)
-            self._live_tags = tags
+        if self._live_tags is not None and tags != self._live_tags:
+            self.live.set(0, tags=self._live_tags)
+        self.live.set(1, tags=tags)
+        self._live_tags = tags
 
 
 def shard_rebuild_histogram() -> metrics.Histogram:
