@@ -3,6 +3,7 @@
     rec data | embed | train | evaluate | nightly | demo   (the jobs; --config to change it)
     rec serve | replay | bench                               (the service, and checks against it)
     rec user show <user_id> [--url http://127.0.0.1:8000]   (a user's state and recommendations)
+    rec promote <model> <version> [--alias champion]         (move an alias: a promotion or a rollback)
 
 Each job command runs the same entry point as `python -m jobs.NAME --config configs/NAME.yaml`,
 with any further arguments passed on: `rec nightly --serve-url http://127.0.0.1:8000`.
@@ -70,6 +71,16 @@ def show_user(user_id: str, url: str, k: int) -> None:
               f"  [{', '.join(item['categories'])}]" + (f"  because you liked {because}" if because else ""))
 
 
+def promote(model: str, version: str, alias: str, config_path: str) -> None:
+    """Point `model@alias` at `version` in the configured registry: the service goes live on it
+    at its next reload (POST /admin/reload)."""
+    from rec.config import load_config
+    from rec.registry.interest_models import promote as set_alias
+
+    set_alias(model, version, load_config(config_path).paths, alias)
+    print(f"{model}@{alias} -> version {version}; POST /admin/reload to serve it")
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(prog="rec", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = cli.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -83,6 +94,11 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("user_id")
     show.add_argument("--url", default="http://127.0.0.1:8000", help="the running service")
     show.add_argument("-k", type=int, default=10, help="how many recommendations")
+    moved = commands.add_parser("promote", help="point a model's alias at a version (a promotion or a rollback)")
+    moved.add_argument("model", help="the registered model, e.g. interest-model")
+    moved.add_argument("version", help="its version, e.g. 1")
+    moved.add_argument("--alias", default="champion", help="the alias to move")
+    moved.add_argument("--config", default="configs/base.yaml", help="the config naming the MLflow store")
     return cli
 
 
@@ -94,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "serve":
         return serve(argv[1:])
     args = cli.parse_args(argv)
+    if args.command == "promote":
+        return promote(args.model, args.version, args.alias, args.config)
     show_user(args.user_id, args.url, args.k)
 
 

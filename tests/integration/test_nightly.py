@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from conftest import REPO_ROOT
 from jobs.nightly import STEPS, StepFailed, nightly
+from jobs.train_interest import train_interest
 from rec.config import RecConfig, load_config
 from rec.registry.encoders import connect, resolve_encoder
 from rec.registry.interest_models import resolve_interest_model
@@ -92,3 +93,21 @@ def test_a_failed_step_restores_the_aliases_and_names_the_step(ray_cluster: str,
     experiment = client.get_experiment_by_name(config.nightly.experiment)
     last = client.search_runs([experiment.experiment_id], "tags.failed_step = 'train'")
     assert len(last) == 1 and last[0].info.status == "FAILED"
+
+
+def test_rec_promote_moves_the_alias_back(ray_cluster: str, home: Path) -> None:
+    import subprocess
+    import sys
+
+    config = _config(home)
+    name, alias = config.train.registered_name, config.train.champion_alias
+    if resolve_interest_model(name, alias, config.paths) is None:
+        nightly(config)
+    trained = train_interest(config, promote=False)["model_version"].rsplit("/", 1)[1]  # a later version
+    before = resolve_interest_model(name, alias, config.paths).version
+    rec = [str(Path(sys.executable).parent / "rec"), "promote", name]
+    config_path = str(home / "nightly-0.yaml")
+    subprocess.run([*rec, trained, "--config", config_path], check=True, capture_output=True, timeout=120)
+    assert resolve_interest_model(name, alias, config.paths).version == trained
+    subprocess.run([*rec, before, "--config", config_path], check=True, capture_output=True, timeout=120)  # the rollback
+    assert resolve_interest_model(name, alias, config.paths).version == before

@@ -23,7 +23,7 @@ def _rec(*args: str) -> subprocess.CompletedProcess:
 def test_help_lists_every_command() -> None:
     out = _rec("--help")
     assert out.returncode == 0
-    for command in [*JOBS, "serve", "user"]:
+    for command in [*JOBS, "serve", "user", "promote"]:
         assert f"    {command} " in out.stdout, command
 
 
