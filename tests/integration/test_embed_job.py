@@ -8,10 +8,10 @@ import lancedb
 import numpy as np
 import pyarrow.compute as pc
 import pytest
-from mlflow import MlflowClient
 
 from rec.config import RecConfig
 from rec.registry.encoders import resolve_encoder
+from rec.registry.encoders import connect  # this config's tracking and registry, not mlflow's global ones
 
 pytestmark = pytest.mark.ray
 
@@ -30,7 +30,7 @@ def test_job_writes_every_item_with_its_encoder_version(embed_summary: dict, con
 
 
 def test_job_logs_an_mlflow_run_and_publishes_the_champion(embed_summary: dict, config: RecConfig) -> None:
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     run = client.get_run(embed_summary["mlflow_run_id"])
     assert run.data.metrics["rows"] == 400
     assert run.data.metrics["items_per_s"] > 0

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mlflow import MlflowClient
 
 from catalog_items import items_of
 from rec.config import load_config
@@ -15,6 +14,7 @@ from rec.registry.interest_models import resolve_interest_model
 from rec.evaluation.harness import interest_model_scores
 from rec.evaluation.metrics import rank_users
 from rec.interest.model import load_model
+from rec.registry.encoders import connect  # this config's tracking and registry, not mlflow's global ones
 
 pytestmark = pytest.mark.ray
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.ray
 def test_first_model_is_registered_and_promoted(train_summary: dict, model_config_path: Path) -> None:
     config = load_config(model_config_path)
     assert train_summary["promoted"] is True
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     champion = client.get_model_version_by_alias("interest-model", "champion")
     challenger = client.get_model_version_by_alias("interest-model", "challenger")
     assert f"interest-model/{champion.version}" == train_summary["model_version"]
@@ -44,7 +44,7 @@ def test_gate_keeps_the_champion_when_the_challenger_is_not_better(
     assert again["gate"].startswith("kept champion")
     live = resolve_interest_model("interest-model", "champion", config.paths)
     assert live.tag == train_summary["model_version"]
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     assert f"interest-model/{client.get_model_version_by_alias('interest-model', 'challenger').version}" == (
         again["model_version"]
     )

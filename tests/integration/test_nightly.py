@@ -10,7 +10,6 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
-from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from conftest import REPO_ROOT
@@ -53,7 +52,7 @@ def test_one_run_embeds_trains_evaluates_gates_and_promotes(ray_cluster: str, ho
     (label, figures), = summary["evaluation"].items()  # no champion before: the challenger alone
     assert "(challenger)" in label and 0 < figures["NDCG@10"] < 1
 
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     parent = client.get_run(summary["mlflow_run_id"])
     children = client.search_runs([parent.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
@@ -89,7 +88,7 @@ def test_a_failed_step_restores_the_aliases_and_names_the_step(ray_cluster: str,
     assert resolve_encoder(config.encoder, config.paths).items_table_version == before_items
     assert resolve_interest_model(config.train.registered_name, config.train.champion_alias,
                                   config.paths).version == before_champion
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     experiment = client.get_experiment_by_name(config.nightly.experiment)
     last = client.search_runs([experiment.experiment_id], "tags.failed_step = 'train'")
     assert len(last) == 1 and last[0].info.status == "FAILED"

@@ -13,16 +13,16 @@ from pathlib import Path
 import httpx
 import lancedb
 import pytest
-from mlflow import MlflowClient
 
 from rec.config import RecConfig, load_config
+from rec.registry.encoders import connect  # this config's tracking and registry, not mlflow's global ones
 
 pytestmark = pytest.mark.ray
 
 
 def live_pointers(config: RecConfig) -> dict:
     """What serving reads from the stores: registry versions with their aliases and tags, the table version."""
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     name = config.train.registered_name
     versions = {
         str(v.version): (v.run_id, sorted(v.aliases), dict(v.tags))
@@ -61,7 +61,7 @@ def test_failed_training_run_changes_nothing_live(
 
     assert live_pointers(config) == before
     assert served(model_client) == served_before  # same model version, same answer
-    client = MlflowClient(config.paths.mlflow_tracking_uri)
+    client = connect(config.paths)
     experiment = client.get_experiment_by_name(config.train.experiment)
     last_run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert last_run.info.status == "FAILED"  # recorded as failed, not half-published
