@@ -27,13 +27,14 @@ from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
 from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
+from serve.answers import Recommendations, UserState
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersion, LiveVersions
 from serve.metrics import IngressMetrics
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
-    EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, Recommendations, ReloadResult,
-    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, UserState, VersionInfo, as_batch, distinct_items,
+    EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, ReloadResult,
+    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items,
     problem_responses, rank_request,
 )
 from serve.stated_vectors import StatedVectors

@@ -1,4 +1,5 @@
-"""Request and response models of the HTTP API."""
+"""Request and response models of the HTTP API (the recommendation and user-state answers are in
+serve/answers.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Strin
 from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN, is_valid_category
 from rec.config import EVENT_TYPES, ServeConfig
 from rec.errors import BodyTooLargeError, InvalidRequestError
-from rec.interest.shard import IncomingEvent, UserProfile
-from rec.ranking.explanations import Reason
-from rec.ranking.pipeline import Ranking
+from rec.interest.shard import IncomingEvent
 from rec.ranking.strategies import RankRequest
 from rec.storage.items_table import YearRange
 from rec.storage.new_item_log import NewItem
@@ -191,31 +190,6 @@ class StatedInterestOut(BaseModel):
     text: str = Field(description="the user's stated interest ('' = none)")
 
 
-class HistoryItem(BaseModel):
-    item_id: str
-    title: str | None = Field(None, description="absent for an item no longer in the catalogue")
-
-
-class UserState(BaseModel):
-    """What the service holds of a user: what their recommendations are computed from."""
-
-    user_id: str
-    n_events: int
-    recent: list[HistoryItem] = Field(description="the latest positive events' items, latest first")
-    disliked: list[HistoryItem] = Field(description="the latest dislikes and skips, latest first")
-    stated_interest: str = Field(description="what the user said they like ('' = nothing)")
-    user_state_version: str = Field(description="the encoder version the state is computed in")
-
-    @classmethod
-    def of(cls, profile: UserProfile, titles: dict[str, str]) -> UserState:
-        def listed(item_ids: Sequence[str]) -> list[HistoryItem]:
-            return [HistoryItem(item_id=i, title=titles.get(i)) for i in reversed(item_ids)]
-
-        return cls(user_id=profile.user_id, n_events=profile.n_events, recent=listed(profile.recent_items),
-                   disliked=listed(profile.recent_negatives), stated_interest=profile.stated_text,
-                   user_state_version=profile.encoder_version)
-
-
 class TextQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -234,61 +208,6 @@ class TextQuery(BaseModel):
         if len(self.text) > config.max_text_chars:
             raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
         return request
-
-
-class Because(BaseModel):
-    """One reason an item is listed: a history item or the stated interest."""
-
-    item_id: str | None = Field(None, description="the history item; absent for the stated interest")
-    title: str | None = None
-    stated_interest: str | None = Field(None, description="the user's stated interest, when that is the reason")
-    contribution: float = Field(description="how much the item's score falls without it (> 0)")
-
-
-class RecommendedItem(BaseModel):
-    item_id: str
-    title: str
-    score: float
-    categories: list[str]
-    year: int | None = None
-    because: list[Because] | None = Field(None, description="with explain=true: up to 3 reasons, largest first")
-
-
-class Recommendations(BaseModel):
-    strategy: Literal["interest-model", "interest", "popular", "text", "similar"]
-    items: list[RecommendedItem]
-    encoder_version: str
-    items_table_version: int
-    model_version: str | None = Field(None, description="the interest model, for strategy interest-model")
-    user_id: str | None = None
-    n_events: int | None = None
-    user_state_version: str | None = Field(
-        None, description="the encoder version the user's state was computed in (always encoder_version)"
-    )
-
-    @classmethod
-    def of(
-        cls, ranking: Ranking, encoder_version: str, items_table_version: int, profile: UserProfile | None = None,
-        reasons: Sequence[Sequence[Reason]] | None = None, titles: dict[str, str] | None = None,
-    ) -> Recommendations:
-        """The answer; with `reasons` (one tuple per item), each item's `because`, titled by `titles`."""
-        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories, year=i.year)
-                 for i in ranking.items]
-        if reasons is not None:
-            for item, its_reasons in zip(items, reasons):
-                item.because = [_because(r, profile, titles or {}) for r in its_reasons]
-        user = {} if profile is None else {
-            "user_id": profile.user_id, "n_events": profile.n_events, "user_state_version": profile.encoder_version,
-        }
-        return cls(strategy=ranking.strategy, items=items, encoder_version=encoder_version,
-                   items_table_version=items_table_version, model_version=ranking.model_version, **user)
-
-
-def _because(reason: Reason, profile: UserProfile | None, titles: dict[str, str]) -> Because:
-    contribution = round(reason.contribution, 6)
-    if reason.item_id is None:
-        return Because(stated_interest=profile.stated_text if profile else None, contribution=contribution)
-    return Because(item_id=reason.item_id, title=titles.get(reason.item_id), contribution=contribution)
 
 
 class VersionInfo(BaseModel):
