@@ -42,7 +42,7 @@ from serve.user_state import UserShards
 
 log = logging.getLogger(__name__)
 
-PAGE = pathlib.Path(__file__).with_name("page.html")  # the demo page: the public API in a browser
+PAGE = pathlib.Path(__file__).with_name("page.html").read_text()  # the demo page: the public API in a browser
 
 
 def _openapi() -> dict:
@@ -221,7 +221,7 @@ class Ingress:
         the whole text's cosine, or, where that list leaves out an interest the text names, each
         interest's best in turn."""
         started = time.perf_counter()
-        request = self._shown(query.to_request(self.config.serve, self.config.interest.diversity))
+        request = self._shown(query.to_request(self.config.serve, self._diversity(query.diversity)))
         live = await self.versions.current()
         texts = texts_to_embed(query.text, self.config.interest.split_text_interests)
         # one forward pass: concurrent calls share the query encoder's batch
@@ -280,7 +280,7 @@ class Ingress:
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(self) -> HTMLResponse:
         """The demo page: pick or make a user, like and dislike items, type an interest."""
-        return HTMLResponse(PAGE.read_text())
+        return HTMLResponse(PAGE)
 
     @api.get("/healthz")
     async def healthz(self) -> dict:

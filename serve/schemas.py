@@ -201,8 +201,8 @@ class TextQuery(BaseModel):
     year_min: int | None = Field(None, ge=0, le=9999, strict=True, description="only items from this year on")
     year_max: int | None = Field(None, ge=0, le=9999, strict=True, description="only items up to this year")
 
-    def to_request(self, config: ServeConfig, default_diversity: float) -> RankRequest:
-        diversity = default_diversity if self.diversity is None else self.diversity
+    def to_request(self, config: ServeConfig, diversity: float) -> RankRequest:
+        """The request, at `diversity` (the ingress resolves the default of a missing one)."""
         request = rank_request(self.k, self.categories, config, "categories", offset=self.offset, diversity=diversity,
                                year_min=self.year_min, year_max=self.year_max)
         if len(self.text) > config.max_text_chars:

@@ -116,15 +116,16 @@ class RankingPipeline:
                        model.version)
 
     def _split_text(self, query: np.ndarray, interests: Sequence[np.ndarray], request: RankRequest) -> Ranking | None:
-        """The interests' cosine rankings interleaved, if the whole text's top leaves one out."""
-        first = replace(request, k=COVER_TOP, offset=0)
-        whole = self.search("text", self.text, query, first).items
-        own = [self.search("text", self.text, v, replace(first, k=COVER_POOL)).items for v in interests]
+        """The interests' cosine rankings interleaved, if the whole text's top leaves one out.
+        Each interest is ranked once, deep enough for both the check and the page (a ranking's
+        first n do not depend on how many more it holds)."""
+        first = replace(request, offset=0)
+        own = [self.search("text", self.text, v, replace(first, k=max(COVER_POOL, request.depth))).items
+               for v in interests]
+        whole = self.search("text", self.text, query, replace(first, k=COVER_TOP)).items
         if not leaves_out(whole, own):
             return None
-        page = replace(request, offset=0)
-        rankings = [self.search("text", self.text, v, page).items for v in interests]
-        return Ranking("text", interleave(rankings, request.depth)[request.offset:])
+        return Ranking("text", interleave(own, request.depth)[request.offset:])
 
     def _diverse_pool(self, request: RankRequest) -> int:
         """How many the re-ranker chain must hand on: the diversifier's candidates when it runs."""
