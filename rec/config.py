@@ -12,6 +12,7 @@ cluster:
     REC_MLFLOW_TRACKING_URI  MLflow tracking store or server
     REC_EVENT_LOG_DIR        the durable event log
     REC_NEW_ITEMS_DIR        the durable log of new items (POST /items)
+    REC_IMPRESSIONS_DIR      the log of answers shown (A/B tests, attribution)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PathsConfig(_Strict):
     mlflow_artifacts_uri: str | None = None
     event_log_dir: str | None = None
     new_items_dir: str | None = None  # the log of new items, shared by every ingress replica
+    impressions_dir: str | None = None  # the answers shown, one file per ingress replica
     data_dir: str | None = None
 
     def resolved(self) -> PathsConfig:
@@ -53,6 +55,7 @@ class PathsConfig(_Strict):
         tracking = os.environ.get("REC_MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
         events = os.environ.get("REC_EVENT_LOG_DIR", self.event_log_dir) or str(home / "events")
         new_items = os.environ.get("REC_NEW_ITEMS_DIR", self.new_items_dir) or str(home / "items")
+        impressions = os.environ.get("REC_IMPRESSIONS_DIR", self.impressions_dir) or str(home / "impressions")
         return PathsConfig(
             home=str(home),
             lancedb_uri=_absolute_if_local(lancedb),
@@ -60,6 +63,7 @@ class PathsConfig(_Strict):
             mlflow_artifacts_uri=_absolute_if_local(self.mlflow_artifacts_uri or str(home / "mlartifacts")),
             event_log_dir=_absolute_if_local(events),
             new_items_dir=_absolute_if_local(new_items),
+            impressions_dir=_absolute_if_local(impressions),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
         )
 
@@ -124,6 +128,15 @@ class QueryEncoderConfig(DeploymentConfig):
     batch_wait_timeout_s: float = Field(ge=0)
 
 
+class ABTestConfig(_Strict):
+    """The live A/B test: the challenger interest model (train.challenger_alias) answers a
+    share of users, chosen by a hash of the user id; every answer is logged as an impression."""
+
+    challenger_share: float = Field(ge=0, le=1, description="0 = the champion answers everyone")
+    salt: str = Field(min_length=1, description="a new salt puts users into variants afresh, for a new test")
+    impressions_flush_s: float = Field(gt=0, description="impressions are written in one batch this often")
+
+
 class ServeConfig(_Strict):
     """Knobs of the live service."""
 
@@ -151,6 +164,7 @@ class ServeConfig(_Strict):
     reload_interval_s: float = Field(ge=0, description="seconds between alias checks; 0 = only POST /admin/reload")
     # Where a local Ray the demo starts exports Prometheus metrics (127.0.0.1; serve/metrics.py).
     metrics_port: int = Field(ge=1, le=65535)
+    ab: ABTestConfig
 
 
 class EvaluateConfig(_Strict):
@@ -188,6 +202,20 @@ class NightlyConfig(_Strict):
     serve_url: str | None = None  # the running service to reload at the end; None = none
 
 
+class ABReportConfig(_Strict):
+    """The A/B report (jobs/ab_report.py): attribution, figures per variant, the decision."""
+
+    experiment: str
+    attribution_window_s: float = Field(gt=0, description="an event counts on an answer shown this long before")
+    click_types: list[Literal[EVENT_TYPES]]  # type: ignore[valid-type]
+    conversion_types: list[Literal[EVENT_TYPES]]  # type: ignore[valid-type]
+    metric: Literal["click_through", "conversion", "next_item_hr10"]  # what decides
+    margin: float = Field(ge=0, description="the least absolute lift on `metric` that promotes")
+    alpha: float = Field(gt=0, lt=1, description="the one-sided significance level")
+    min_impressions: int = Field(ge=1, description="per variant, before anything is decided")
+    promote: bool  # move the champion alias to a winning challenger (also: --promote)
+
+
 class RecConfig(_Strict):
     """Everything, one truth for jobs and serve."""
 
@@ -200,6 +228,7 @@ class RecConfig(_Strict):
     evaluate: EvaluateConfig
     train: TrainConfig
     nightly: NightlyConfig
+    ab_report: ABReportConfig
 
     @property
     def history_length(self) -> int:

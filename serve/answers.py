@@ -33,6 +33,9 @@ class RecommendedItem(BaseModel):
 
 
 class Recommendations(BaseModel):
+    request_id: str = Field(description="this answer's id: send it with the events it leads to (POST /events)")
+    variant: Literal["champion", "challenger"] = Field(
+        "champion", description="the A/B test's variant that answered (serve.ab); a user stays in one")
     strategy: Literal["interest-model", "interest", "popular", "text", "similar"]
     items: list[RecommendedItem]
     encoder_version: str
@@ -48,6 +51,7 @@ class Recommendations(BaseModel):
     def of(
         cls, ranking: Ranking, encoder_version: str, items_table_version: int, profile: UserProfile | None = None,
         reasons: Sequence[Sequence[Reason]] | None = None, titles: dict[str, str] | None = None,
+        *, request_id: str, variant: str = "champion",
     ) -> Recommendations:
         """The answer; with `reasons` (one tuple per item), each item's `because`, titled by `titles`."""
         items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories, year=i.year)
@@ -58,7 +62,7 @@ class Recommendations(BaseModel):
         user = {} if profile is None else {
             "user_id": profile.user_id, "n_events": profile.n_events, "user_state_version": profile.encoder_version,
         }
-        return cls(strategy=ranking.strategy, items=items, encoder_version=encoder_version,
+        return cls(request_id=request_id, variant=variant, strategy=ranking.strategy, items=items, encoder_version=encoder_version,
                    items_table_version=items_table_version, model_version=ranking.model_version, **user)
 
 

@@ -37,7 +37,7 @@ def build_app(args: AppArgs) -> Application:
     if isinstance(args, dict):  # `serve run` passes the YAML args as a dict
         args = AppArgs.model_validate(args)
     config = load_config(args.config)
-    live, _ = resolve_live(config)  # fail here, with the fix in the message, if nothing is embedded yet
+    live = resolve_live(config).encoder  # fail here, with the fix in the message, if nothing is embedded yet
     log.info("serving %s with %s version %s", live.tag, live.items_table, live.items_table_version)
     knobs = config.serve
     shards = [

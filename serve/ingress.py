@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from rec.ab.variants import CHAMPION
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
@@ -28,6 +29,7 @@ from rec.ranking.strategies import RankRequest
 from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.answers import Recommendations, UserState
+from serve.impressions import ImpressionRecorder
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersion, LiveVersions
 from serve.metrics import IngressMetrics
@@ -72,13 +74,25 @@ class Ingress:
         self.metrics = IngressMetrics()  # here, in the replica: Serve tags them with it
         self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items, self.metrics)
         await self.versions.start()
+        self.impressions = ImpressionRecorder(config)
+        self.impressions.start()
+
+    def __del__(self) -> None:  # Serve calls it when the replica shuts down: write the last impressions
+        if hasattr(self, "impressions"):
+            self.impressions.close()
 
     def _shown(self, request: RankRequest) -> RankRequest:
         """The request without the items hidden now (by any replica: one stat of the log)."""
         return replace(request, exclude=request.exclude | self.hidden.refresh())
 
-    def _answered(self, endpoint: str, ranking: Ranking, started: float, live: LiveVersion) -> None:
+    def _answered(
+        self, endpoint: str, ranking: Ranking, started: float, live: LiveVersion, request: RankRequest,
+        user_id: str | None = None, variant: str = CHAMPION,
+    ) -> str:
+        """Count the answer and log it as an impression; returns its request id."""
         self.metrics.answered(endpoint, ranking, time.perf_counter() - started, live.pipeline.strategies[0].name)
+        model = live.interest.tag if live.interest else None
+        return self.impressions.shown(endpoint, user_id, variant, model, ranking, request.offset)
 
     def _diversity(self, asked: float | None) -> float:
         return self.config.interest.diversity if asked is None else asked
@@ -161,13 +175,15 @@ class Ingress:
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         profile = await self.stated.attach(profile, live.encoder)
-        ranking = live.pipeline.recommend(profile, request)
-        self._answered("user", ranking, started, live)
+        variant, bundle = live.variant_for(user_id)  # the A/B test's variant (serve.ab): one per user
+        ranking = bundle.pipeline.recommend(profile, request)
+        shown = dict(request_id=self._answered("user", ranking, started, bundle, request, user_id, variant),
+                     variant=variant)
         if not explain:
-            return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile)
-        reasons = live.pipeline.explain(profile, ranking)
+            return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile, **shown)
+        reasons = bundle.pipeline.explain(profile, ranking)
         titles = live.text.titles([r.item_id for its in reasons for r in its if r.item_id])
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile, reasons, titles)
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, profile, reasons, titles, **shown)
 
     @api.get("/users/{user_id}", response_model=UserState, responses=problem_responses(422))
     async def user_state(self, user_id: str = Path(pattern=ID_PATTERN)) -> UserState:
@@ -227,8 +243,8 @@ class Ingress:
         # one forward pass: concurrent calls share the query encoder's batch
         vector, *interests = await asyncio.gather(*(self.query_encoder.embed.remote(t, live.encoder) for t in texts))
         ranking = live.pipeline.search_text(vector, request, interests)
-        self._answered("text", ranking, started, live)
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version)
+        request_id = self._answered("text", ranking, started, live, request)
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, request_id=request_id)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
     async def similar_items(
@@ -246,8 +262,8 @@ class Ingress:
         if vector is None:
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
         ranking = live.pipeline.search("similar", live.text, vector, request)
-        self._answered("similar", ranking, started, live)
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version)
+        request_id = self._answered("similar", ranking, started, live, request)
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, request_id=request_id)
 
     @api.post("/items/{item_id}/hide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
     async def hide_item(

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from ray.serve.handle import DeploymentHandle
 
+from rec.ab.variants import CHALLENGER, CHAMPION, variant_of
 from rec.config import RecConfig
 from rec.errors import NotReadyError
 from rec.interest.queries import ModelQueries
@@ -52,36 +53,86 @@ class LiveVersion:
     new_items: BundleNewItems
     text: Candidates  # item text vectors: the items table plus new items
     pipeline: RankingPipeline
+    # The A/B test's other variant (serve.ab): the same encoder and items with the challenger
+    # model, its own new-item projections; None when no distinct challenger is served.
+    challenger: LiveVersion | None = None
+    challenger_share: float = 0.0
+    ab_salt: str = ""
 
     @property
     def key(self) -> tuple:
         """What identifies the bundle: equal keys, same answers."""
-        return version_key(self.encoder, self.interest)
+        return version_key(self.encoder, self.interest, self.challenger.interest if self.challenger else None)
+
+    def variant_for(self, user_id: str | None) -> tuple[str, LiveVersion]:
+        """The variant that answers the user, and its bundle."""
+        if self.challenger is None or variant_of(user_id, self.challenger_share, self.ab_salt) == CHAMPION:
+            return CHAMPION, self
+        return CHALLENGER, self.challenger
+
+    @property
+    def bundles(self) -> list[LiveVersion]:
+        return [self] + ([self.challenger] if self.challenger else [])
 
 
-def version_key(encoder: EncoderVersion, interest: InterestModelVersion | None) -> tuple:
+def version_key(
+    encoder: EncoderVersion, interest: InterestModelVersion | None, challenger: InterestModelVersion | None = None,
+) -> tuple:
     return (
         encoder.tag, encoder.items_table, encoder.items_table_version,
         interest.tag if interest else None, interest.scoring_table_version if interest else None,
+        challenger.tag if challenger else None,
     )
 
 
-def resolve_live(config: RecConfig) -> tuple[EncoderVersion, InterestModelVersion | None]:
-    """The encoder under its alias (which must name an items table) and the interest model to use with it."""
+@dataclass(frozen=True)
+class LiveModels:
+    """What the aliases name now: the encoder and the interest models to serve with it."""
+
+    encoder: EncoderVersion
+    interest: InterestModelVersion | None
+    challenger: InterestModelVersion | None = None
+
+    @property
+    def key(self) -> tuple:
+        return version_key(self.encoder, self.interest, self.challenger)
+
+
+def resolve_live(config: RecConfig) -> LiveModels:
+    """The encoder under its alias (which must name an items table), the interest model to use
+    with it and, in an A/B test, the challenger."""
     encoder = resolve_encoder(config.encoder, config.paths)
     if encoder.items_table_version is None:
         raise NotReadyError(
             f"{encoder.tag} has no items table yet: run "
             "python -m jobs.embed_catalog --config configs/embed_catalog.yaml"
         )
-    return encoder, live_interest_model(config, encoder)
+    interest = live_interest_model(config, encoder)
+    challenger = None
+    if config.serve.ab.challenger_share > 0 and interest is not None:
+        challenger = live_interest_model(config, encoder, config.train.challenger_alias)
+        if challenger is not None and challenger.tag == interest.tag:
+            challenger = None  # the same version: nothing to compare, the champion answers all
+    return LiveModels(encoder, interest, challenger)
 
 
-def open_live(
+def open_live(config: RecConfig, models: LiveModels, reuse: LiveVersion | None = None) -> LiveVersion:
+    """Open the bundle and, in an A/B test, the challenger's beside it (slow: LanceDB, model
+    files); parts equal to `reuse`'s are shared."""
+    live = _open_bundle(config, models.encoder, models.interest, reuse)
+    if models.challenger is None:
+        return live
+    before = reuse.challenger if reuse is not None and reuse.challenger is not None else live
+    challenger = _open_bundle(config, models.encoder, models.challenger, before)
+    return replace(live, challenger=challenger, challenger_share=config.serve.ab.challenger_share,
+                   ab_salt=config.serve.ab.salt)
+
+
+def _open_bundle(
     config: RecConfig, encoder: EncoderVersion, interest: InterestModelVersion | None,
     reuse: LiveVersion | None = None,
 ) -> LiveVersion:
-    """Open the bundle (slow: LanceDB, model files); parts equal to `reuse`'s are shared.
+    """One variant's bundle; parts equal to `reuse`'s are shared.
 
     Its new items start empty, even when reusing: they are placed again from the log
     before the bundle goes live (LiveVersions.prepare), in this bundle's vector spaces.
@@ -115,9 +166,12 @@ def open_live(
     return LiveVersion(encoder, store, popular, item_count, interest, queries, scoring, new_items, text, pipeline)
 
 
-def live_interest_model(config: RecConfig, live: EncoderVersion) -> InterestModelVersion | None:
-    """The interest model under serve.interest_model_alias, if it was trained on the live encoder's vectors."""
-    alias = config.serve.interest_model_alias
+def live_interest_model(
+    config: RecConfig, live: EncoderVersion, alias: str | None = None,
+) -> InterestModelVersion | None:
+    """The interest model under `alias` (default serve.interest_model_alias), if it was trained
+    on the live encoder's vectors."""
+    alias = alias or config.serve.interest_model_alias
     interest = resolve_interest_model(config.train.registered_name, alias, config.paths) if alias else None
     if interest is None:
         log.info("no interest model (%s@%s): recommending with the per-event interest vector",
@@ -151,8 +205,8 @@ class LiveVersions:
     async def start(self) -> None:
         """Go live on the versions the aliases name now, not on init args: a replica that
         restarts after a reload comes back on the versions then live."""
-        encoder, interest = await asyncio.to_thread(resolve_live, self.config)
-        live = await asyncio.to_thread(open_live, self.config, encoder, interest)
+        models = await asyncio.to_thread(resolve_live, self.config)
+        live = await asyncio.to_thread(open_live, self.config, models)
         await self.prepare(live)
         self.live = live
         self._report = asyncio.get_running_loop().create_task(self._report_live())
@@ -165,14 +219,16 @@ class LiveVersions:
         The new items are placed in `live`'s spaces first (their text vectors stored for
         its encoder), so the shards' rebuild from the event log finds them.
         """
-        await self.placer.catch_up(live)
+        for bundle in live.bundles:
+            await self.placer.catch_up(bundle)
         await asyncio.gather(self.shards.prepare(live.encoder), self.query_encoder.prepare.remote(live.encoder))
 
     async def current(self) -> LiveVersion:
         """The live bundle, with the items other replicas logged since the last request placed."""
         live = self.live
         try:
-            await self.placer.catch_up(live)
+            for bundle in live.bundles:
+                await self.placer.catch_up(bundle)
         except Exception:  # e.g. the query encoder is restarting: answer without the newest items
             log.exception("could not place new items; answering without them for now")
         return live
@@ -189,10 +245,10 @@ class LiveVersions:
         started = time.perf_counter()
         async with self._reload_lock:
             before = self.live
-            encoder, interest = await asyncio.to_thread(resolve_live, self.config)
+            models = await asyncio.to_thread(resolve_live, self.config)
             live = before
-            if before.key != (key := version_key(encoder, interest)):
-                live = await asyncio.to_thread(open_live, self.config, encoder, interest, before)
+            if before.key != (key := models.key):
+                live = await asyncio.to_thread(open_live, self.config, models, before)
                 self.pending = live  # POST /items meanwhile embeds in both versions
                 try:
                     await self.prepare(live)
@@ -229,4 +285,6 @@ class LiveVersions:
             user_shards=len(self.shards),
             interest_model=live.interest.tag if live.interest else None,
             scoring_table_version=live.scoring.version if live.scoring else None,
+            challenger_model=live.challenger.interest.tag if live.challenger else None,
+            challenger_share=live.challenger_share if live.challenger else 0.0,
         )

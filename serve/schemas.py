@@ -73,6 +73,8 @@ class EventIn(BaseModel):
     type: EventType
     timestamp: datetime | StrictFloat | None = None  # strict: `true` is not a time
     event_id: SafeId | None = None
+    request_id: SafeId | None = Field(None, description="the `request_id` of the answer this event acts on: "
+                                                        "it counts as a click or conversion on that answer")
 
     def to_incoming(self, now: float, config: ServeConfig) -> IncomingEvent:
         """The event as logged: its time in unix seconds, not in the future nor negative."""
@@ -82,7 +84,8 @@ class EventIn(BaseModel):
             raise InvalidRequestError(f"timestamp: {seconds:.0f} is in the future (now {now:.0f})")
         if seconds < 0:
             raise InvalidRequestError(f"timestamp: must not be negative, got {seconds}")
-        return IncomingEvent(self.event_id or uuid.uuid4().hex, self.user_id, self.item_id, self.type, seconds)
+        return IncomingEvent(self.event_id or uuid.uuid4().hex, self.user_id, self.item_id, self.type, seconds,
+                             self.request_id)
 
 
 class ItemIn(BaseModel):
@@ -221,6 +224,8 @@ class VersionInfo(BaseModel):
     user_shards: int
     interest_model: str | None = None
     scoring_table_version: int | None = None
+    challenger_model: str | None = Field(None, description="the A/B test's challenger (serve.ab), when one answers")
+    challenger_share: float = Field(0.0, description="the share of users the challenger answers")
 
 
 class ReloadResult(BaseModel):

@@ -49,6 +49,7 @@ class IncomingEvent:
     item_id: str
     type: str
     timestamp: float
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ class UserShard:
             for space in self.spaces.values()
         ]
         now = time.time()
-        logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now) for e in unseen]
+        logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now, e.request_id)
+                  for e in unseen]
         self.writer.append(logged)  # durable before any state changes or ack
         self.event_keys |= keys
         for space, found in space_vectors:

@@ -117,6 +117,14 @@ def resolve_interest_model(name: str, alias: str, paths: PathsConfig) -> Interes
     )
 
 
+def alias_version(name: str, alias: str, paths: PathsConfig) -> str | None:
+    """The version number `name@alias` names; None when the alias is not set."""
+    try:
+        return str(connect(paths).get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
 def gate(name: str, version: str, paths: PathsConfig, champion_alias: str) -> tuple[bool, str]:
     """Whether `version` should take `champion_alias`: only if its validation NDCG@10 beats the
     champion's. Returns (promote, reason); the reason is what the job logs."""

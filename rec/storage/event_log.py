@@ -27,6 +27,7 @@ class LoggedEvent:
     type: str
     timestamp: float
     logged_at: float
+    request_id: str | None = None  # the answer it followed (an A/B impression), when the client says
 
 
 def shard_log_path(log_dir: str | Path, shard: int) -> Path:
@@ -43,7 +44,7 @@ class EventLogWriter:
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
         """Write `events` and fsync; when this returns they survive a crash."""
-        self.file.append([asdict(e) for e in events])
+        self.file.append([_record(e) for e in events])
 
     def remove_user(self, user_id: str) -> int:
         """Rewrite the file without `user_id`'s events; returns how many were removed."""
@@ -51,6 +52,13 @@ class EventLogWriter:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _record(event: LoggedEvent) -> dict:
+    record = asdict(event)
+    if record["request_id"] is None:  # most events follow no answer: keep their lines as they were
+        del record["request_id"]
+    return record
 
 
 def read_log(path: str | Path) -> Iterator[LoggedEvent]:
