@@ -1,13 +1,16 @@
 """A fresh user with two interests at once: do both reach their list?
 
-    PYTHONPATH=. .venv/bin/python scripts/probe_mixed_interests.py [--likes 5] [--calibration-weights 0 0.5 0.9]
+    PYTHONPATH=. .venv/bin/python scripts/probe_mixed_interests.py [--likes 5] \
+        [--vary multi_interests 1 2] [--set multi_interest_join=0.6]
 
 Needs `make demo` (or the embed and train jobs). For each category pair of the
 scenario table (rec/evaluation/scenarios.py), a new user likes the `--likes` most
 popular films of A and of B in turn, a minute apart. The service's pipeline (the
 champion, served config) then ranks their top-10. Prints the mean share of A and of B,
 the smaller of the two, and the share of pairs where both have at least 3 of the 10,
-for each calibration weight (Steck's re-rank towards the recent items' category mix).
+for each value of one knob of the `interest` section (--vary), others held (--set):
+multi_interests (rec/ranking/multi_interest.py) or calibration_weight (Steck's re-rank
+towards the recent items' category mix), say.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import argparse
 from itertools import chain
 
 import numpy as np
+import yaml
 
-from rec.config import load_config
+from rec.config import InterestConfig, load_config
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
 from rec.evaluation.scenarios import PAIRS
@@ -30,13 +34,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
     parser.add_argument("--likes", type=int, default=5, help="likes of each interest")
-    parser.add_argument("--calibration-weights", type=float, nargs="+", default=[0.0], help="interest.calibration_weight")
+    parser.add_argument("--vary", nargs="+", default=["multi_interests", "1"], metavar=("KEY", "VALUE"),
+                        help="a key of the interest section and the values to try")
+    parser.add_argument("--set", action="append", default=[], help="another interest key=value held fixed")
     args = parser.parse_args()
     config = load_config(args.config)
-    print("| calibration_weight | share of A | share of B | smaller share | both >= 3 of 10 |")
+    knob, values = args.vary[0], args.vary[1:]
+    fixed = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    print(f"| {knob} | share of A | share of B | smaller share | both >= 3 of 10 |")
     print("|---|---|---|---|---|")
-    for weight in args.calibration_weights:
-        interest = config.interest.model_copy(update={"calibration_weight": weight})
+    for value in values:
+        interest = InterestConfig.model_validate({**config.interest.model_dump(), **fixed, knob: yaml.safe_load(value)})
         _, store, pipeline = champion_pipeline(config, interest)
         rows = store.rows()
         ids = rows["item_id"].to_pylist()
@@ -55,7 +63,7 @@ def main() -> None:
             shares.append([np.mean([c in categories[i.item_id] for i in top]) for c in (a, b)])
         shares = np.array(shares)
         smaller = shares.min(axis=1)
-        print(f"| {weight:g} | {shares[:, 0].mean():.2f} | {shares[:, 1].mean():.2f} | {smaller.mean():.2f} | "
+        print(f"| {value} | {shares[:, 0].mean():.2f} | {shares[:, 1].mean():.2f} | {smaller.mean():.2f} | "
               f"{(smaller >= 0.3).mean():.2f} |", flush=True)
 
 

@@ -57,6 +57,17 @@ class InterestConfig(BaseModel):
     calibration_weight: float = Field(ge=0, le=1)
     calibration_recent: int = Field(ge=1)
     calibration_candidates: int = Field(ge=1)
+    # Several interests per user (rec/ranking/multi_interest.py): the last `multi_interest_recent`
+    # positive items grouped where their text cosine averages >= multi_interest_join; each group
+    # with >= multi_interest_min_share of their weight gets that share of the list, filled from
+    # the best `multi_interest_candidates`, ranked by z(cosine to the interest) +
+    # multi_interest_strategy_weight * z(the strategy's score). multi_interests: how many at most; 1 = off.
+    multi_interests: int = Field(ge=1)
+    multi_interest_join: float = Field(ge=-1, le=1)
+    multi_interest_min_share: float = Field(gt=0, le=0.5)
+    multi_interest_recent: int = Field(ge=2)
+    multi_interest_candidates: int = Field(ge=1)
+    multi_interest_strategy_weight: float = Field(ge=0)
 
     @field_validator("event_weights")
     @classmethod

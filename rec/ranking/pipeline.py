@@ -23,6 +23,7 @@ from rec.interest.shard import UserProfile
 from rec.interest.stated import with_stated_interest
 from rec.ranking.candidates import Candidates
 from rec.ranking.explanations import Reason, explain
+from rec.ranking.multi_interest import MultiInterestMerge
 from rec.ranking.rerankers import CalibrationReranker, DislikeReranker, Diversifier, PopularityReranker, Reranker
 from rec.ranking.strategies import (
     InterestModelStrategy, InterestVectorStrategy, PopularStrategy, RankRequest, Strategy,
@@ -184,6 +185,11 @@ def build_pipeline(
     if interest.calibration_weight > 0:
         rerankers.append(CalibrationReranker(text, interest.calibration_weight, interest.calibration_recent,
                                              interest.calibration_candidates))
+    if interest.multi_interests > 1:
+        rerankers.append(MultiInterestMerge(text, interest.multi_interests, interest.multi_interest_join,
+                                            interest.multi_interest_min_share, interest.multi_interest_recent,
+                                            interest.multi_interest_candidates,
+                                            interest.multi_interest_strategy_weight))
     return RankingPipeline(strategies, rerankers, interest.stated_half_life_events, text,
                            Diversifier(text, interest.diversity_candidates),
                            interest.text_query_history, interest.text_query_blend)
