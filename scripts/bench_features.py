@@ -9,8 +9,9 @@ each of two genres in turn (multi-interest merges for them) and one who liked 10
 genre. Rows: the plain request; explain=true; diversity 0.25; a year range; the
 multi-interest merge (multi_interests 3, as configured otherwise); the A/B test's part
 (the user's variant and the impression logged, flushed to disk every 100 calls as the
-background task would). Prints median and p99 per call and the ratio of medians to the
-plain request of the same user.
+background task would). Each feature is timed in turn with the plain request of the same
+user, call for call, so drift hits both alike: their medians and p99s, the ratio of
+medians and the milliseconds added.
 """
 
 from __future__ import annotations
@@ -34,15 +35,18 @@ from rec.storage.items_table import YearRange
 from scripts.champion import champion_pipeline
 
 
-def timed(call: Callable[[], object], calls: int) -> tuple[float, float]:
+def timed(calls: int, *variants: Callable[[], object]) -> list[tuple[float, float]]:
+    """(median, p99) ms of each call, the calls taken in turn so that drift hits them alike."""
     for _ in range(20):  # warm up
-        call()
-    times = []
+        for call in variants:
+            call()
+    times: list[list[float]] = [[] for _ in variants]
     for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return float(np.median(times)), float(np.percentile(times, 99))
+        for call, spent in zip(variants, times):
+            started = time.perf_counter()
+            call()
+            spent.append((time.perf_counter() - started) * 1000)
+    return [(float(np.median(t)), float(np.percentile(t, 99))) for t in times]
 
 
 def main() -> None:
@@ -60,8 +64,8 @@ def main() -> None:
     users = {"two genres (5 + 5 in turn)": list(chain.from_iterable(zip(horror[:5], musicals[:5]))),
              "one genre (10 likes)": horror[:10]}
     log = ImpressionLog(impressions_path(tempfile.mkdtemp(), "bench"))
-    print("| user | request | median ms | p99 ms | median / plain |")
-    print("|---|---|---|---|---|")
+    print("| user | with | plain: median / p99 ms | with it: median / p99 ms | median ratio | median added ms |")
+    print("|---|---|---|---|---|---|")
     for name, items in users.items():
         vectors = store.vectors(items)
         state = InterestState.empty(store.dim)
@@ -90,11 +94,11 @@ def main() -> None:
             "multi-interest (3)": lambda: merged.recommend(profile, request),
             "A/B: variant + impression": with_ab,
         }
-        base = None
+        plain_call = rows.pop("plain")
         for label, call in rows.items():
-            median, p99 = timed(call, args.calls)
-            base = base or median
-            print(f"| {name} | {label} | {median:.2f} | {p99:.2f} | {median / base:.2f}x |", flush=True)
+            (base, base_p99), (median, p99) = timed(args.calls, plain_call, call)
+            print(f"| {name} | {label} | {base:.2f} / {base_p99:.2f} | {median:.2f} / {p99:.2f} | "
+                  f"{median / base:.2f}x | {median - base:+.2f} |", flush=True)
     log.close()
 
 

@@ -35,18 +35,20 @@ def interests_of(
     Average-link agglomerative clustering: the two groups whose items are most alike on
     average merge while that mean cosine is at least `join`. Groups below `min_share` of
     the weight are dropped, then at most `most` are kept and their shares renormalised."""
-    similarity = vectors @ vectors.T  # (N, N)
+    linked = (vectors @ vectors.T).astype(np.float64)  # (G, G): summed cosines between groups
+    sizes = np.ones(len(vectors))
     groups = [[n] for n in range(len(vectors))]
     while len(groups) > 1:
-        best, pair = -np.inf, (0, 1)
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                mean = similarity[np.ix_(groups[a], groups[b])].mean()
-                if mean > best:
-                    best, pair = mean, (a, b)
-        if best < join:
+        mean = linked / np.outer(sizes, sizes)  # average link
+        np.fill_diagonal(mean, -np.inf)
+        a, b = sorted(np.unravel_index(int(np.argmax(mean)), mean.shape))
+        if mean[a, b] < join:
             break
-        a, b = pair
+        linked[a] += linked[b]  # group a takes b's links (Lance-Williams for the sum)
+        linked[:, a] += linked[:, b]
+        linked = np.delete(np.delete(linked, b, axis=0), b, axis=1)
+        sizes[a] += sizes[b]
+        sizes = np.delete(sizes, b)
         groups[a] += groups.pop(b)
     total = float(weights.sum())
     if total <= 0:
