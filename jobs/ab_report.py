@@ -60,7 +60,7 @@ def ab_report(config: RecConfig, promote: bool | None = None, serve_url: str | N
         "job": "ab_report", "champion": tags[CHAMPION], "challenger": tags[CHALLENGER],
         "metric": settings.metric, "variants": {v: f.summary() for v, f in figures.items()},
         "decision": {"challenger_wins": decision.promote, "promoted": promoted, "why": decision.why,
-                     "lift": _finite(decision.lift), "p_value": _finite(decision.p_value)},
+                     "lift": _finite(decision.lift), "p_value": _finite(decision.p_value, digits=3)},
     }
     with job_run("ab_report", settings.experiment, config.paths) as run:
         _log(report, figures, settings.model_dump())
@@ -106,8 +106,11 @@ def _tag_versions(config: RecConfig, versions: dict, figures: dict, run_id: str)
                 client.set_model_version_tag(name, version, f"ab_{metric}", f"{rate.value:.6f}")
 
 
-def _finite(value: float) -> float | None:
-    return None if value != value else round(value, 6)  # NaN (nothing compared) as null
+def _finite(value: float, digits: int | None = None) -> float | None:
+    """NaN (nothing compared) as null; a p-value to `digits` significant digits, the rest to 6 places."""
+    if value != value:
+        return None
+    return float(f"{value:.{digits}g}") if digits else round(value, 6)
 
 
 def main(argv: list[str] | None = None) -> None:

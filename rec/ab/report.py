@@ -35,9 +35,22 @@ class Rate:
 
     @property
     def interval(self) -> tuple[float, float]:
-        """The 95% confidence interval, clipped to [0, 1]."""
+        """The 95% confidence interval: the normal one of the clustered variance, widened to
+        Wilson's score interval where that is wider (a rate of 0 or 1 has no variance to
+        speak of, but is not known exactly); within [0, 1]."""
+        if self.trials == 0:
+            return 0.0, 1.0
         half = Z95 * math.sqrt(self.variance)
-        return max(0.0, self.value - half), min(1.0, self.value + half)
+        low, high = wilson(self.successes, self.trials)
+        return max(0.0, min(low, self.value - half)), min(1.0, max(high, self.value + half))
+
+
+def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson's score interval of a binomial rate."""
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return centre - half, centre + half
 
 
 def clustered_rate(units: Sequence[tuple[str, bool]]) -> Rate:

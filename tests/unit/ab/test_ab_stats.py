@@ -16,6 +16,11 @@ def test_one_impression_per_user_gives_the_binomial_variance() -> None:
     assert rate.variance == pytest.approx(0.25 * 0.75 / 400 * 400 / 399)
 
 
+def test_a_rate_of_one_still_has_an_interval() -> None:
+    low, high = clustered_rate([(f"u{n}", True) for n in range(100)]).interval
+    assert high == 1.0 and 0.95 < low < 0.97  # Wilson's: 0.963
+
+
 def test_clustered_users_widen_the_interval() -> None:
     # 40 users who click everything or nothing, 10 answers each: 400 answers, but 40 independent units
     units = [(f"u{n}", n % 4 == 0) for n in range(40) for _ in range(10)]
