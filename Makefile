@@ -12,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate nightly demo serve replay bench sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live wrk sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -68,6 +68,10 @@ replay: install
 bench: install
 	$(REC) bench
 
+# The live path under load (wrk, bounded: 10 s a point), against a running app.
+bench-live: install wrk
+	PYTHONPATH=. $(PY) scripts/bench_live.py
+
 # RecBole 1.2.1's SASRec trained until early stopping on the same split (about
 # an hour on 2 cores). RecBole pins an old Ray, so it gets a virtualenv of its own.
 RECBOLE_VENV := .venv-recbole
@@ -90,6 +94,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null || $(SUDO) apt-get install -y -q chromium \
 		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+wrk:
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -q wrk \
+		|| { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 
 mlflow-ui: install
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///var/mlflow.db --host 127.0.0.1 --port 5000
