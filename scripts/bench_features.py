@@ -16,23 +16,20 @@ medians and the milliseconds added.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from collections.abc import Callable
 from itertools import chain
 
 import numpy as np
-import torch
 
 from rec.ab.variants import variant_of
-from rec.config import load_config
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
 from rec.ranking.strategies import RankRequest
 from rec.storage.impressions import Impression, ImpressionLog, impressions_path
 from rec.storage.items_table import YearRange
-from scripts.champion import champion_pipeline
+from scripts.champion import champion_pipeline, in_process_bench
 
 
 def timed(calls: int, *variants: Callable[[], object]) -> list[tuple[float, float]]:
@@ -50,12 +47,7 @@ def timed(calls: int, *variants: Callable[[], object]) -> list[tuple[float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
-    parser.add_argument("--calls", type=int, default=300, help="timed calls per row")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = load_config(args.config)
+    config, calls = in_process_bench(__doc__, 300)
     _, store, plain = champion_pipeline(config, config.interest)
     _, _, merged = champion_pipeline(config, config.interest.model_copy(update={"multi_interests": 3}))
     popular = store.popular(400)
@@ -96,7 +88,7 @@ def main() -> None:
         }
         plain_call = rows.pop("plain")
         for label, call in rows.items():
-            (base, base_p99), (median, p99) = timed(args.calls, plain_call, call)
+            (base, base_p99), (median, p99) = timed(calls, plain_call, call)
             print(f"| {name} | {label} | {base:.2f} / {base_p99:.2f} | {median:.2f} / {p99:.2f} | "
                   f"{median / base:.2f}x | {median - base:+.2f} |", flush=True)
     log.close()

@@ -14,27 +14,19 @@ the same run.
 
 from __future__ import annotations
 
-import argparse
 import time
 from itertools import product
 
 import numpy as np
-import torch
 
-from rec.config import load_config
 from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
 from rec.ranking.strategies import RankRequest
-from scripts.champion import champion_pipeline
+from scripts.champion import champion_pipeline, in_process_bench
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
-    parser.add_argument("--calls", type=int, default=200, help="timed calls per row")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = load_config(args.config)
+    config, calls = in_process_bench(__doc__, 200)
     rows = {}
     for (source, limit), blend in product((("in memory", None), ("LanceDB", 0)), ("on", "off")):
         interest = config.interest if blend == "on" else config.interest.model_copy(update={"text_blend": 0.0})
@@ -53,7 +45,7 @@ def main() -> None:
             for _ in range(20):  # warm up
                 pipeline.recommend(profile, RankRequest(10))
             times = []
-            for _ in range(args.calls):
+            for _ in range(calls):
                 started = time.perf_counter()
                 pipeline.recommend(profile, RankRequest(10))
                 times.append((time.perf_counter() - started) * 1000)

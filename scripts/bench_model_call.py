@@ -3,7 +3,7 @@
     python scripts/bench_model_call.py [--config configs/base.yaml] [--calls 300]
 
 Times the champion's query vector for one user (history lengths 10, 50,
-200) exactly as the ingress replica computes it (InterestModelRunner, item
+200) exactly as the ingress replica computes it (ModelQueries, item
 table computed once at start, one torch thread), against the same call with
 the item table recomputed per call and against the LanceDB search that
 follows it in the same request. Prints a Markdown table of medians.
@@ -11,16 +11,15 @@ follows it in the same request. Prints a Markdown table of medians.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 import numpy as np
-import torch
 
-from rec.config import load_config
 from rec.registry.interest_models import resolve_interest_model
-from serve.interest_model import InterestModelRunner
+from rec.interest.queries import ModelQueries
+from rec.storage.items_table import ItemStore
+from scripts.champion import in_process_bench
 
 
 def median_ms(fn, calls: int) -> float:
@@ -34,16 +33,12 @@ def median_ms(fn, calls: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
-    parser.add_argument("--calls", type=int, default=300, help="timed calls per row")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    config = load_config(args.config)
+    config, calls = in_process_bench(__doc__, 300)
     version = resolve_interest_model(config.train.registered_name, "champion", config.paths)
     if version is None:
         raise SystemExit("no interest-model@champion: run make train first")
-    runner = InterestModelRunner(config, version)  # what the ingress replica runs
+    runner = ModelQueries.from_dir(version.model_dir)  # what the ingress replica runs
+    scoring = ItemStore(config.paths.lancedb_uri, version.scoring_table, version.scoring_table_version)
     model, item_ids = runner.model, list(runner.index)
     rng = np.random.default_rng(0)
     print(f"| history length | model call p50 ms | same, item table recomputed per call | "
@@ -53,9 +48,9 @@ def main() -> None:
         picks = rng.choice(len(item_ids), size=length, replace=False)
         history, times = [item_ids[i] for i in picks], (np.arange(length, dtype=np.float64) * 60).tolist()
         query = runner.query_vector(history, times)
-        model_ms = median_ms(lambda: runner.query_vector(history, times), args.calls)
-        uncached_ms = median_ms(lambda: model.user_vectors([picks], [np.asarray(times)]), args.calls)
-        search_ms = median_ms(lambda: runner.scoring.search(query, 10, exclude=set(history)), args.calls)
+        model_ms = median_ms(lambda: runner.query_vector(history, times), calls)
+        uncached_ms = median_ms(lambda: model.user_vectors([picks], [np.asarray(times)]), calls)
+        search_ms = median_ms(lambda: scoring.search(query, 10, exclude=set(history)), calls)
         print(f"| {length} | {model_ms:.2f} | {uncached_ms:.2f} | {search_ms:.2f} | {model_ms / search_ms:.2f}x |")
 
 if __name__ == "__main__":

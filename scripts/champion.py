@@ -3,7 +3,9 @@ champion interest model, in memory for the probes (scripts/probe_*.py)."""
 
 from __future__ import annotations
 
-from rec.config import InterestConfig, RecConfig
+import argparse
+
+from rec.config import InterestConfig, RecConfig, load_config
 from rec.interest.queries import ModelQueries
 from rec.ranking.candidates import Candidates, InMemoryItems, pinned_source
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
@@ -29,3 +31,16 @@ def champion_pipeline(
         model = (queries, Candidates(pinned_source(scoring, limit), InMemoryItems(queries.dim)), champion.tag)
     text = Candidates(pinned_source(store, limit), InMemoryItems(store.dim))
     return encoder, store, build_pipeline(interest, text, store.popular(config.serve.popular_pool), model)
+
+
+def in_process_bench(doc: str, calls: int) -> tuple[RecConfig, int]:
+    """The shared command line of the in-process benchmarks (--config, --calls), one torch
+    thread as the ingress has; returns the config and the calls per row."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/base.yaml", help="project config (YAML)")
+    parser.add_argument("--calls", type=int, default=calls, help="timed calls per row")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    return load_config(args.config), args.calls
