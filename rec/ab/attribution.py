@@ -40,15 +40,18 @@ def attribute(
     for n in sorted(range(len(impressions)), key=lambda n: impressions[n].served_at):
         if impressions[n].user_id is not None:
             shown_to[impressions[n].user_id].append(n)
+    served_at = {user: [impressions[n].served_at for n in its] for user, its in shown_to.items()}
     clicked, converted = set(), set()
     next_hit: dict[int, bool] = {}
     positive = set(click_types) | set(conversion_types)
     for event in sorted(events, key=lambda e: e.logged_at):
         if event.type not in positive:
             continue
-        user_impressions = shown_to.get(event.user_id, [])
-        _settle_next_events(impressions, user_impressions, event, window_s, next_hit)
-        target = _impression_of(impressions, by_request, user_impressions, event, window_s)
+        # the user's impressions served by the time the event was logged
+        its = shown_to.get(event.user_id, [])
+        served = its[:bisect.bisect_right(served_at.get(event.user_id, []), event.logged_at)]
+        _settle_next_events(impressions, served, event, window_s, next_hit)
+        target = _impression_of(impressions, by_request, served, event, window_s)
         if target is None:
             continue
         if event.type in click_types:
@@ -59,7 +62,7 @@ def attribute(
 
 
 def _impression_of(
-    impressions: Sequence[Impression], by_request: dict[str, int], user_impressions: list[int],
+    impressions: Sequence[Impression], by_request: dict[str, int], served: list[int],
     event: LoggedEvent, window_s: float,
 ) -> int | None:
     if event.request_id is not None:
@@ -68,7 +71,7 @@ def _impression_of(
         if shown is not None and shown.user_id in (None, event.user_id) and shown.served_at <= event.logged_at:
             return n
         return None
-    for n in reversed(_served_by(impressions, user_impressions, event.logged_at)):
+    for n in reversed(served):
         if event.logged_at - impressions[n].served_at > window_s:
             return None
         if event.item_id in impressions[n].items:
@@ -77,12 +80,12 @@ def _impression_of(
 
 
 def _settle_next_events(
-    impressions: Sequence[Impression], user_impressions: list[int], event: LoggedEvent, window_s: float,
+    impressions: Sequence[Impression], served: list[int], event: LoggedEvent, window_s: float,
     next_hit: dict[int, bool],
 ) -> None:
     """`event` is the next positive event of each of the user's earlier impressions not yet
     followed by one (within the window): a hit where the impression's top 10 held its item."""
-    for n in reversed(_served_by(impressions, user_impressions, event.logged_at)):
+    for n in reversed(served):
         shown = impressions[n]
         if n in next_hit:
             break  # this one and every earlier one already had their next event
@@ -92,8 +95,3 @@ def _settle_next_events(
             top = shown.items[:max(0, HR_DEPTH - shown.offset)]
             next_hit[n] = event.item_id in top
 
-
-def _served_by(impressions: Sequence[Impression], user_impressions: list[int], at: float) -> list[int]:
-    """The user's impressions served at or before `at`."""
-    times = [impressions[n].served_at for n in user_impressions]
-    return user_impressions[:bisect.bisect_right(times, at)]

@@ -64,6 +64,7 @@ def clustered_rate(units: Sequence[tuple[str, bool]]) -> Rate:
     successes = sum(x for x, _ in counts.values())
     clusters = len(counts)
     if trials == 0 or clusters < 2:
+        # one user alone says nothing about users: the largest variance a rate can have
         return Rate(successes, trials, float("inf") if trials == 0 else 0.25)
     rate = successes / trials
     spread = sum((x - rate * n) ** 2 for x, n in counts.values())

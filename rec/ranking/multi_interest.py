@@ -3,7 +3,7 @@ items are grouped into interests by their text vectors, and each interest that h
 enough of the user's recent weight gets its share of the list.
 
     recent items -> average-link clusters (cosine >= join) -> interests with share >= min_share
-    -> each candidate to its nearest interest -> lists in the strategy's order -> merged by share
+    -> per interest, the strategy's candidates ranked by closeness to it -> merged by share
 
 A user with one interest, or whose other interests are too small, keeps the strategy's
 ranking as it is.
