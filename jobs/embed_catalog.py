@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -39,9 +40,11 @@ from rec.catalog.schemas import items_table_schema
 log = logging.getLogger(__name__)
 
 
-def read_catalog_dataset(path: str, min_blocks: int, extra: pa.Table | None = None) -> ray.data.Dataset:
+def read_catalog_dataset(
+    path: str, min_blocks: int, extra: pa.Table | None = None, filterable: Mapping[str, str] | None = None,
+) -> ray.data.Dataset:
     """The catalogue as a Ray Dataset, split so every actor gets work; `extra` rows
-    (normalised, CATALOG_SCHEMA) are appended."""
+    (normalised with the `filterable` columns) are appended."""
     fmt = catalog_format(path)
     if fmt == "csv":  # ids stay strings: "007" must not become 7
         options = pacsv.ConvertOptions(column_types={"item_id": pa.string()})
@@ -50,7 +53,8 @@ def read_catalog_dataset(path: str, min_blocks: int, extra: pa.Table | None = No
         dataset = {"parquet": ray.data.read_parquet, "json": ray.data.read_json}[fmt](path)
     if extra is not None and extra.num_rows:
         # A union needs one schema: the file's columns are whatever the platform wrote.
-        dataset = dataset.map_batches(normalize_catalog, batch_format="pyarrow").union(ray.data.from_arrow(extra))
+        dataset = dataset.map_batches(normalize_catalog, fn_kwargs={"filterable": filterable},
+                                      batch_format="pyarrow").union(ray.data.from_arrow(extra))
     # One file reads as one block, which only one actor could work on.
     return dataset.repartition(min_blocks)
 
@@ -76,7 +80,8 @@ def embed_catalog(config: RecConfig) -> dict:
             raise DataError(f"catalogue has duplicate item_id values: {dupes[:5]}")
         live_added = items_to_embed(config.paths.new_items_dir, catalog_ids)
         dataset = read_catalog_dataset(
-            config.catalog.path, min_blocks=config.embed.actors * 4, extra=new_items_catalog(live_added),
+            config.catalog.path, min_blocks=config.embed.actors * 4,
+            extra=new_items_catalog(live_added, config.catalog.filterable), filterable=config.catalog.filterable,
         )
         embedded = dataset.map_batches(
             EmbedItems,
@@ -96,7 +101,8 @@ def embed_catalog(config: RecConfig) -> dict:
         # the table as it was.
         table = write_version(
             config.paths.lancedb_uri, config.embed.table,
-            iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)), items_table_schema(dim),
+            iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)),
+            items_table_schema(dim, config.catalog.filterable),
         )
         embed_seconds = time.perf_counter() - embed_started
         rows = table.count_rows()

@@ -18,12 +18,14 @@ cluster:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rec.catalog.schemas import ATTRIBUTE_NAME_PATTERN, FIXED_COLUMNS
 from rec.errors import ConfigError
 from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the config types are all here)
 from rec.interest.model_config import SequenceModelConfig
@@ -80,6 +82,22 @@ class CatalogConfig(_Strict):
     # so a missing year drops " ({year})" instead of leaving "()".
     text_template: list[str]
     list_separator: str
+    # Scalar columns requests may filter on (name -> int | float | string), besides year and
+    # categories: kept by the embed job, filtered inside the LanceDB query (docs/api.md).
+    filterable: dict[str, Literal["int", "float", "string"]] = {}
+
+    @field_validator("filterable")
+    @classmethod
+    def _column_names(cls, filterable: dict[str, str]) -> dict[str, str]:
+        for name in filterable:
+            if not re.fullmatch(ATTRIBUTE_NAME_PATTERN, name) or name in FIXED_COLUMNS:
+                raise ValueError(f"{name!r}: a filterable column is a lower-case name ({ATTRIBUTE_NAME_PATTERN}) "
+                                 f"other than the fixed columns {sorted(FIXED_COLUMNS)}")
+        return filterable
+
+    def attributes(self) -> dict[str, str]:
+        """Every filterable scalar attribute, year included (name -> kind)."""
+        return {"year": "int", **self.filterable}
 
 
 class EncoderConfig(_Strict):

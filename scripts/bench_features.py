@@ -28,7 +28,7 @@ from rec.interest.rule import InterestState, apply_event
 from rec.interest.shard import user_profile
 from rec.ranking.strategies import RankRequest
 from rec.storage.impressions import Impression, ImpressionLog, impressions_path
-from rec.storage.items_table import YearRange
+from rec.catalog.filters import year_range
 from scripts.champion import champion_pipeline, in_process_bench
 
 
@@ -82,7 +82,7 @@ def main() -> None:
             "plain": lambda: plain.recommend(profile, request),
             "explain=true": lambda: plain.explain(profile, plain.recommend(profile, request)),
             "diversity 0.25": lambda: plain.recommend(profile, RankRequest(10, diversity=0.25)),
-            "year_min 1980, year_max 1999": lambda: plain.recommend(profile, RankRequest(10, years=YearRange(1980, 1999))),
+            "year_min 1980, year_max 1999": lambda: plain.recommend(profile, RankRequest(10, filters=year_range(1980, 1999))),
             "multi-interest (3)": lambda: merged.recommend(profile, request),
             "A/B: variant + impression": with_ab,
         }

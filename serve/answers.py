@@ -17,9 +17,10 @@ from rec.ranking.pipeline import Ranking
 class Because(BaseModel):
     """One reason an item is listed: a history item or the stated interest."""
 
-    item_id: str | None = Field(None, description="the history item; absent for the stated interest")
+    item_id: str | None = Field(None, description="the history item (or, for similar items, the item asked about)")
     title: str | None = None
     stated_interest: str | None = Field(None, description="the user's stated interest, when that is the reason")
+    text: str | None = Field(None, description="for free text: the text, or the interest it names, the item answers")
     contribution: float = Field(description="how much the item's score falls without it (> 0)")
 
 
@@ -29,6 +30,8 @@ class RecommendedItem(BaseModel):
     score: float
     categories: list[str]
     year: int | None = None
+    attributes: dict[str, int | float | str | None] = Field(
+        default_factory=dict, description="the attributes the catalogue declares filterable (catalog.filterable)")
     because: list[Because] | None = Field(None, description="with explain=true: up to 3 reasons, largest first")
 
 
@@ -54,7 +57,8 @@ class Recommendations(BaseModel):
         *, request_id: str, variant: str = "champion",
     ) -> Recommendations:
         """The answer; with `reasons` (one tuple per item), each item's `because`, titled by `titles`."""
-        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories, year=i.year)
+        items = [RecommendedItem(item_id=i.item_id, title=i.title, score=i.score, categories=i.categories, year=i.year,
+                                 attributes=dict(i.attributes))
                  for i in ranking.items]
         if reasons is not None:
             for item, its_reasons in zip(items, reasons):
@@ -68,6 +72,8 @@ class Recommendations(BaseModel):
 
 def _because(reason: Reason, profile: UserProfile | None, titles: dict[str, str]) -> Because:
     contribution = round(reason.contribution, 6)
+    if reason.text is not None:
+        return Because(text=reason.text, contribution=contribution)
     if reason.item_id is None:
         return Because(stated_interest=profile.stated_text if profile else None, contribution=contribution)
     return Because(item_id=reason.item_id, title=titles.get(reason.item_id), contribution=contribution)

@@ -15,6 +15,8 @@ CATEGORY_QUERY = Query(
     None, description="only items in at least one of these categories (repeat the parameter for more)",
 )
 DIVERSITY_QUERY = Query(None, ge=0, le=1, description=DIVERSITY)
+EXPLAIN_QUERY = Query(False, description="each item's `because`: what in the request it is listed for, with how "
+                                          "much its score owes to that")
 OFFSET_QUERY = Query(0, ge=0, description="skip the first `offset` (the next page; stable while nothing changes)")
 YEAR_MIN_QUERY = Query(None, ge=0, le=9999, description="only items from this year on (items without a year are left out)")
 YEAR_MAX_QUERY = Query(None, ge=0, le=9999, description="only items up to this year (items without a year are left out)")

@@ -15,7 +15,9 @@ import pathlib
 import time
 from dataclasses import replace
 
-from fastapi import Body, FastAPI, Header, HTTPException, Path, Query
+import numpy as np
+
+from fastapi import Body, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -24,20 +26,21 @@ from rec.ab.variants import CHAMPION
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
 from rec.errors import ItemConflictError, RecError, UnknownItemError
+from rec.ranking.explanations import Reason, query_reasons
 from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
 from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.answers import Recommendations, UserState
 from serve.impressions import ImpressionRecorder
-from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
+from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, EXPLAIN_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersion, LiveVersions
 from serve.metrics import IngressMetrics
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
     EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, ReloadResult,
     StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items,
-    problem_responses, rank_request,
+    problem_responses, query_filters, rank_request,
 )
 from serve.stated_vectors import StatedVectors
 from serve.user_state import UserShards
@@ -57,6 +60,12 @@ def _openapi() -> dict:
 
 
 api.openapi = _openapi
+# A route's own query parameters; every other one is an attribute filter (year_min, year_max among them).
+_ROUTE_PARAMS = frozenset({"k", "category", "offset", "diversity", "explain"})
+
+
+def _query(http: Request) -> dict[str, list[str]]:
+    return {name: http.query_params.getlist(name) for name in http.query_params.keys()}
 
 
 @serve.deployment  # resources: serve.ingress, set in serve/app.py
@@ -93,6 +102,15 @@ class Ingress:
         self.metrics.answered(endpoint, ranking, time.perf_counter() - started, live.pipeline.strategies[0].name)
         model = live.interest.tag if live.interest else None
         return self.impressions.shown(endpoint, user_id, variant, model, ranking, request.offset)
+
+    @staticmethod
+    def _query_reasons(live: LiveVersion, ranking: Ranking, sources: list, explain: bool) -> list[list[Reason]] | None:
+        """With explain, each answer's `because` from the query's sources (Reason, unit vector)."""
+        if not explain:
+            return None
+        vectors = live.text.vectors([item.item_id for item in ranking.items])
+        return query_reasons(np.stack([vectors[item.item_id] for item in ranking.items]) if ranking.items
+                             else np.zeros((0, live.store.dim)), sources)
 
     def _diversity(self, asked: float | None) -> float:
         return self.config.interest.diversity if asked is None else asked
@@ -136,7 +154,7 @@ class Ingress:
         known with other content is a 409."""
         self._check_key(x_api_key)
         posted = as_batch(body, "item", self.config.serve.max_items_per_request)
-        items = distinct_items(posted)
+        items = distinct_items(posted, self.config.catalog)
         live = await self.versions.current()
         try:
             added, _ = await self.new_items.add(items, live, self.versions.pending)
@@ -154,22 +172,24 @@ class Ingress:
         "/users/{user_id}/recommendations", response_model=Recommendations, responses=problem_responses(422, 503),
     )
     async def recommend_for_user(
-        self, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
+        self, http: Request, user_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
         offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
-        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,
-        explain: bool = Query(False, description="each item's `because`: the recent items (or stated interest) "
-                                                 "without which its score would fall most"),
+        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,  # checked here, read as filters
+        explain: bool = EXPLAIN_QUERY,
     ) -> Recommendations:
         """Top-k items for the user's current interest, without items they already touched:
         from the interest model when one is live and knows the user's items, else from
         the per-event interest vector; a user with no positive event gets popular items.
         A stated interest (PUT /users/{id}/interests) is blended in, the more the fewer
         the user's positive events, so a new user who stated one is answered from it.
-        With explain=true each item says why: "because you liked X and Y"."""
+        With explain=true each item says why: "because you liked X and Y". Besides year_min and
+        year_max, the attributes the catalogue declares filterable (GET /version `filters`) filter
+        by `{name}_min` / `{name}_max` (numbers) or `{name}` (text, repeatable: any of them)."""
         started = time.perf_counter()
+        filters = query_filters(_query(http), _ROUTE_PARAMS, self.config.catalog)
         request = self._shown(rank_request(k, category, self.config.serve, offset=offset,
-                                           diversity=self._diversity(diversity), year_min=year_min, year_max=year_max))
+                                           diversity=self._diversity(diversity), filters=filters))
         live = await self.versions.current()
         profile = await self.shards.profile(user_id, live.encoder)
         if profile.encoder_version != live.encoder.tag:  # never expected: refuse rather than mix spaces
@@ -237,25 +257,30 @@ class Ingress:
         the whole text's cosine, or, where that list leaves out an interest the text names, each
         interest's best in turn."""
         started = time.perf_counter()
-        request = self._shown(query.to_request(self.config.serve, self._diversity(query.diversity)))
+        request = self._shown(query.to_request(self.config.serve, self._diversity(query.diversity), self.config.catalog))
         live = await self.versions.current()
         texts = texts_to_embed(query.text, self.config.interest.split_text_interests)
         # one forward pass: concurrent calls share the query encoder's batch
         vector, *interests = await asyncio.gather(*(self.query_encoder.embed.remote(t, live.encoder) for t in texts))
         ranking = live.pipeline.search_text(vector, request, interests)
         request_id = self._answered("text", ranking, started, live, request)
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version, request_id=request_id)
+        sources = list(zip(texts[1:], interests)) if ranking.by_interests else [(query.text, vector)]
+        reasons = self._query_reasons(live, ranking, [(Reason(None, 0.0, text), v) for text, v in sources], query.explain)
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, reasons=reasons, request_id=request_id)
 
     @api.get("/items/{item_id}/similar", response_model=Recommendations, responses=problem_responses(404, 422))
     async def similar_items(
-        self, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
+        self, http: Request, item_id: str = Path(pattern=ID_PATTERN), k: int = Query(None, ge=1),
         category: list[str] | None = CATEGORY_QUERY,
         offset: int = OFFSET_QUERY, diversity: float | None = DIVERSITY_QUERY,
-        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,
+        year_min: int | None = YEAR_MIN_QUERY, year_max: int | None = YEAR_MAX_QUERY,  # checked here, read as filters
+        explain: bool = EXPLAIN_QUERY,
     ) -> Recommendations:
+        """Items nearest to this one by text, with the filters of /users/{id}/recommendations."""
         started = time.perf_counter()
+        filters = query_filters(_query(http), _ROUTE_PARAMS, self.config.catalog)
         request = rank_request(k, category, self.config.serve, exclude=frozenset({item_id}), offset=offset,
-                               diversity=self._diversity(diversity), year_min=year_min, year_max=year_max)
+                               diversity=self._diversity(diversity), filters=filters)
         request = self._shown(request)
         live = await self.versions.current()
         vector = live.text.vectors([item_id]).get(item_id)
@@ -263,7 +288,9 @@ class Ingress:
             raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
         ranking = live.pipeline.search("similar", live.text, vector, request)
         request_id = self._answered("similar", ranking, started, live, request)
-        return Recommendations.of(ranking, live.encoder.tag, live.store.version, request_id=request_id)
+        reasons = self._query_reasons(live, ranking, [(Reason(item_id, 0.0), vector)], explain)
+        return Recommendations.of(ranking, live.encoder.tag, live.store.version, reasons=reasons,
+                                  titles=live.text.titles([item_id]) if explain else None, request_id=request_id)
 
     @api.post("/items/{item_id}/hide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
     async def hide_item(

@@ -27,7 +27,7 @@ from rec.ranking.candidates import Candidates, pinned_source
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.registry.interest_models import InterestModelVersion, resolve_interest_model
-from rec.storage.items_table import ItemStore, ScoredItem, check_vector_space
+from rec.storage.items_table import ItemStore, ScoredItem, check_attributes, check_vector_space
 from rec.storage.new_item_vectors import NewItemVectorTable
 from serve.metrics import IngressMetrics
 from serve.new_items import BundleNewItems, NewItemPlacer
@@ -145,6 +145,7 @@ def _open_bundle(
     else:
         store = ItemStore(config.paths.lancedb_uri, encoder.items_table, encoder.items_table_version)
         check_vector_space(store, encoder.tag)
+        check_attributes(store, config.catalog.filterable)
         popular, item_count = store.popular(config.serve.popular_pool), store.count()
     if interest is None:
         queries, scoring = None, None
@@ -155,8 +156,9 @@ def _open_bundle(
         queries = ModelQueries.from_dir(interest.model_dir)
         scoring = ItemStore(config.paths.lancedb_uri, interest.scoring_table, interest.scoring_table_version)
         check_vector_space(scoring, interest.tag)
+        check_attributes(scoring, config.catalog.filterable)
     new_items = BundleNewItems(
-        store.dim, queries.dim if queries else None,
+        store.dim, queries.dim if queries else None, config.catalog.filterable,
         NewItemVectorTable(config.paths.lancedb_uri, encoder.items_table, encoder.tag),
     )
     limit = config.serve.in_memory_max_items
@@ -287,4 +289,5 @@ class LiveVersions:
             scoring_table_version=live.scoring.version if live.scoring else None,
             challenger_model=live.challenger.interest.tag if live.challenger else None,
             challenger_share=live.challenger_share if live.challenger else 0.0,
+            filters=self.config.catalog.attributes(),
         )

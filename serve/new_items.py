@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from ray.serve.handle import DeploymentHandle
@@ -44,9 +44,12 @@ log = logging.getLogger(__name__)
 class BundleNewItems:
     """The new items one live bundle can recommend, in that bundle's vector spaces."""
 
-    def __init__(self, text_dim: int, model_dim: int | None, table: NewItemVectorTable) -> None:
-        self.text = InMemoryItems(text_dim)  # not in the pinned items table: text vectors (M, E)
-        self.model = InMemoryItems(model_dim) if model_dim else None  # unknown to the model: (M', D) projections
+    def __init__(
+        self, text_dim: int, model_dim: int | None, attributes: Mapping[str, str], table: NewItemVectorTable,
+    ) -> None:
+        # `attributes`: the declared ones (catalog.filterable), kept for filters
+        self.text = InMemoryItems(text_dim, attributes)  # not in the pinned items table: text vectors (M, E)
+        self.model = InMemoryItems(model_dim, attributes) if model_dim else None  # unknown to the model: (M', D)
         self.table = table  # text vectors of this encoder version, shared by replicas and shards
         self.placed = 0  # how many items of the log (in log order) have been placed
         self.lock = asyncio.Lock()

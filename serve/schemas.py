@@ -3,19 +3,20 @@ serve/answers.py)."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StringConstraints, field_validator
 
 from rec.catalog.schemas import CATEGORY_PATTERN, ID_PATTERN, is_valid_category
-from rec.config import EVENT_TYPES, ServeConfig
+from rec.catalog.filters import NO_FILTER, AttributeFilter, is_valid_value, parse_filters
+from rec.config import EVENT_TYPES, CatalogConfig, ServeConfig
 from rec.errors import BodyTooLargeError, InvalidRequestError
 from rec.interest.shard import IncomingEvent
 from rec.ranking.strategies import RankRequest
-from rec.storage.items_table import YearRange
 from rec.storage.new_item_log import NewItem
 
 SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -40,10 +41,10 @@ def as_batch(body: Entry | list[Entry], what: str, limit: int) -> list[Entry]:
 def rank_request(
     k: int | None, categories: Sequence[str] | None, config: ServeConfig, field: str = "category",
     exclude: frozenset[str] = frozenset(), offset: int = 0, diversity: float = 0.0,
-    year_min: int | None = None, year_max: int | None = None,
+    filters: AttributeFilter = NO_FILTER,
 ) -> RankRequest:
     """The ranking asked for: k (default serve.default_k) from `offset` on, the categories
-    named in `field`, and the years from year_min to year_max."""
+    named in `field`, and the attribute filters (parse_filters)."""
     k = config.default_k if k is None else k
     if k > config.max_k:
         raise InvalidRequestError(f"k: must be at most {config.max_k}, got {k}")
@@ -57,9 +58,13 @@ def rank_request(
         raise InvalidRequestError(
             f"{field}: {bad[0]!r} is not a category name (letters, digits, space and "
             "'&_.-/+(), at most 64 characters)")
-    if year_min is not None and year_max is not None and year_min > year_max:
-        raise InvalidRequestError(f"year_min: must be at most year_max, got {year_min} > {year_max}")
-    return RankRequest(k, frozenset(categories), exclude, offset, diversity, YearRange(year_min, year_max))
+    return RankRequest(k, frozenset(categories), exclude, offset, diversity, filters)
+
+
+def query_filters(query: Mapping[str, list[str]], route_params: Collection[str], catalog: CatalogConfig) -> AttributeFilter:
+    """The attribute filters among a query string's parameters (name -> its values): every
+    parameter that is not one of the route's own; 422 for one that names no declared attribute."""
+    return parse_filters({n: v for n, v in query.items() if n not in route_params}, catalog.attributes())
 
 
 class EventIn(BaseModel):
@@ -89,10 +94,11 @@ class EventIn(BaseModel):
 
 
 class ItemIn(BaseModel):
-    """A brand-new item, e.g. a film released today: its catalogue fields. Its text is made
-    with the catalogue's text template (catalog.text_template), as the nightly job does."""
+    """A brand-new item, e.g. a film released today: its catalogue fields, and the attributes the
+    catalogue declares filterable (catalog.filterable) as fields of their own. Its text is
+    made with the catalogue's text template (catalog.text_template), as the nightly job does."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")  # the declared attributes; to_new_item refuses others
 
     item_id: SafeId
     title: str = Field(min_length=1, max_length=500)
@@ -107,14 +113,32 @@ class ItemIn(BaseModel):
             raise ValueError("must not be blank")
         return title
 
-    def to_new_item(self) -> NewItem:
-        return NewItem(self.item_id, self.title, self.year, tuple(dict.fromkeys(self.categories)), self.description)
+    def to_new_item(self, catalog: CatalogConfig) -> NewItem:
+        given = {n: _attribute_value(n, v, catalog.filterable) for n, v in (self.model_extra or {}).items()}
+        return NewItem(self.item_id, self.title, self.year, tuple(dict.fromkeys(self.categories)), self.description,
+                       attributes=tuple(sorted((n, v) for n, v in given.items() if v is not None)))
 
 
-def distinct_items(posted: Sequence[ItemIn]) -> list[NewItem]:
+def _attribute_value(name: str, value: Any, filterable: Mapping[str, str]) -> Any:
+    """A declared attribute's value as posted (None = none); 422 for another field or a wrong type."""
+    kind = filterable.get(name)
+    if kind is None:
+        declared = f"; the declared attributes are {', '.join(sorted(filterable))}" if filterable else ""
+        raise InvalidRequestError(f"{name}: not a field of an item{declared}")
+    fits = {"int": lambda v: isinstance(v, int), "float": lambda v: isinstance(v, (int, float)) and math.isfinite(v),
+            "string": is_valid_value}[kind]
+    if value is not None and (isinstance(value, bool) or not fits(value)):
+        raise InvalidRequestError(f"{name}: must be {_KIND_NAMES[kind]} or null, got {value!r}")
+    return float(value) if kind == "float" and value is not None else value
+
+
+_KIND_NAMES = {"int": "an integer", "float": "a finite number", "string": "text of 1 to 128 characters"}
+
+
+def distinct_items(posted: Sequence[ItemIn], catalog: CatalogConfig) -> list[NewItem]:
     """One NewItem per item_id; 422 if one request gives an id twice with different content."""
     items: dict[str, NewItem] = {}
-    for item in (p.to_new_item() for p in posted):
+    for item in (p.to_new_item(catalog) for p in posted):
         if items.setdefault(item.item_id, item).content() != item.content():
             raise InvalidRequestError(f"item_id: {item.item_id!r} is given twice with different content")
     return list(items.values())
@@ -194,20 +218,27 @@ class StatedInterestOut(BaseModel):
 
 
 class TextQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Free text to rank for; besides the fields below, the declared attribute filters
+    (`{name}_min` / `{name}_max`, or `{name}`: a value or a list of them) as fields of their own."""
+
+    model_config = ConfigDict(extra="allow")  # the attribute filters; to_request refuses others
 
     text: str = Field(min_length=1, description="free-text interests, e.g. 'slow sci-fi and jazz'")
     k: int = Field(10, ge=1, strict=True)  # strict: `true` or "5" is not a count
     offset: int = Field(0, ge=0, strict=True, description="skip the first `offset` (the next page)")
     diversity: float | None = Field(None, ge=0, le=1, description=DIVERSITY)
+    explain: bool = Field(False, strict=True, description="each item's `because`: the text, or the interest it "
+                                                          "names, that the item answers, with its cosine")
     categories: list[str] | None = Field(None, description="only items in at least one of these categories")
     year_min: int | None = Field(None, ge=0, le=9999, strict=True, description="only items from this year on")
     year_max: int | None = Field(None, ge=0, le=9999, strict=True, description="only items up to this year")
 
-    def to_request(self, config: ServeConfig, diversity: float) -> RankRequest:
+    def to_request(self, config: ServeConfig, diversity: float, catalog: CatalogConfig) -> RankRequest:
         """The request, at `diversity` (the ingress resolves the default of a missing one)."""
+        years = {n: v for n, v in (("year_min", self.year_min), ("year_max", self.year_max)) if v is not None}
+        filters = parse_filters({**years, **(self.model_extra or {})}, catalog.attributes())
         request = rank_request(self.k, self.categories, config, "categories", offset=self.offset, diversity=diversity,
-                               year_min=self.year_min, year_max=self.year_max)
+                               filters=filters)
         if len(self.text) > config.max_text_chars:
             raise InvalidRequestError(f"text: at most {config.max_text_chars} characters")
         return request
@@ -226,6 +257,8 @@ class VersionInfo(BaseModel):
     scoring_table_version: int | None = None
     challenger_model: str | None = Field(None, description="the A/B test's challenger (serve.ab), when one answers")
     challenger_share: float = Field(0.0, description="the share of users the challenger answers")
+    filters: dict[str, str] = Field(default_factory=dict, description="the attributes answers can be filtered on, "
+                                    "and their kinds: int and float by {name}_min / {name}_max, string by {name}")
 
 
 class ReloadResult(BaseModel):

@@ -1,4 +1,5 @@
-"""The fixture catalogue's items of a genre, as the integration tests pick them."""
+"""The fixture catalogue: its items of a genre, as the integration tests pick them, and the
+attributes it declares filterable."""
 
 from __future__ import annotations
 
@@ -16,3 +17,16 @@ def items_of(config: RecConfig, genre: str, without: str = "") -> list[dict]:
          if genre in (r["categories"] or []) and without not in (r["categories"] or [])),
         key=lambda r: int(r["item_id"]),
     )
+
+
+FILTERABLE = {"runtime": "int", "language": "string"}  # catalog.filterable of the integration apps
+
+
+def fixture_runtime(item_id: int) -> int | None:
+    """A made-up runtime in minutes (75..164; none for every 11th id)."""
+    return None if item_id % 11 == 0 else 75 + (item_id * 37) % 90
+
+
+def fixture_language(item_id: int) -> str | None:
+    """A made-up language (none for every 10th id)."""
+    return None if item_id % 10 == 0 else ["en", "fr", "de"][item_id % 3]

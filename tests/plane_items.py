@@ -21,10 +21,14 @@ POPULARITY = {"i0": 5, "i1": 50, "i2": 0, "i3": 7, "i4": 100, "i5": 3, "i6": 9, 
 X = np.array([1.0, 0.0, 0.0, 0.0], dtype=np.float32)
 
 
-def item_rows(vectors: dict[str, list[float]], encoder: str = "text-encoder/1") -> pa.Table:
-    """Items-table rows of `vectors` (every other one a Drama, the rest Comedy and Romance)."""
+def item_rows(
+    vectors: dict[str, list[float]], encoder: str = "text-encoder/1", attributes: dict[str, tuple[str, list]] | None = None,
+) -> pa.Table:
+    """Items-table rows of `vectors` (every other one a Drama, the rest Comedy and Romance), with
+    declared `attributes` (name -> (kind, a value per row)) when given."""
     ids = list(vectors)
     matrix = np.asarray([vectors[i] for i in ids], dtype=np.float32)
+    kinds = {name: kind for name, (kind, _) in (attributes or {}).items()}
     return pa.table(
         {
             "item_id": ids,
@@ -36,6 +40,7 @@ def item_rows(vectors: dict[str, list[float]], encoder: str = "text-encoder/1") 
             "popularity": [POPULARITY.get(i, 0) for i in ids],
             "encoder_version": [encoder] * len(ids),
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel(), pa.float32()), DIM),
+            **{name: values for name, (_, values) in (attributes or {}).items()},
         },
-        schema=items_table_schema(DIM),
+        schema=items_table_schema(DIM, kinds),
     )

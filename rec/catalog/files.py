@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,7 +14,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from rec.errors import DataError
-from rec.catalog.schemas import CATALOG_SCHEMA, is_valid_id
+from rec.catalog.schemas import ATTRIBUTE_TYPES, catalog_schema, is_valid_id
 
 CATALOG_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "json", ".json": "json"}
 _CATEGORY_SPLIT = re.compile(r"\s*[|;,]\s*")
@@ -40,8 +41,8 @@ def catalog_item_ids(path: str | Path) -> list[str]:
     return pc.cast(ids, pa.string()).to_pylist()
 
 
-def read_catalog(path: str | Path) -> pa.Table:
-    """Read a parquet, CSV or JSON-lines catalogue and normalise it."""
+def read_catalog(path: str | Path, filterable: Mapping[str, str] | None = None) -> pa.Table:
+    """Read a parquet, CSV or JSON-lines catalogue and normalise it (keeping the `filterable` columns)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"catalogue file not found: {path}")
@@ -54,14 +55,16 @@ def read_catalog(path: str | Path) -> pa.Table:
         table = pacsv.read_csv(path, convert_options=convert)
     else:
         table = pajson.read_json(path)
-    return normalize_catalog(table)
+    return normalize_catalog(table, filterable)
 
 
-def normalize_catalog(table: pa.Table) -> pa.Table:
-    """Cast a raw catalogue table to CATALOG_SCHEMA.
+def normalize_catalog(table: pa.Table, filterable: Mapping[str, str] | None = None) -> pa.Table:
+    """Cast a raw catalogue table to CATALOG_SCHEMA plus the `filterable` columns
+    (catalog.filterable: name -> kind); other columns are dropped.
 
-    item_id and title are required; ids become strings and must be safe ids;
-    categories may be a list column or one string split on | ; or ,.
+    item_id and title are required, and so is every filterable column; ids become
+    strings and must be safe ids; categories may be a list column or one string
+    split on | ; or ,.
     """
     for required in ("item_id", "title"):
         if required not in table.column_names:
@@ -79,7 +82,12 @@ def normalize_catalog(table: pa.Table) -> pa.Table:
         "categories": _categories(table),
         "year": _optional(table, "year", pa.int32()),
     }
-    return pa.table(columns, schema=CATALOG_SCHEMA)
+    for name, kind in sorted((filterable or {}).items()):
+        if name not in table.column_names:
+            raise DataError(f"catalogue has no {name!r} column, which catalog.filterable declares "
+                            f"(columns: {table.column_names})")
+        columns[name] = _optional(table, name, ATTRIBUTE_TYPES[kind])
+    return pa.table(columns, schema=catalog_schema(filterable))
 
 
 def _optional(table: pa.Table, name: str, type_: pa.DataType) -> pa.ChunkedArray | pa.Array:

@@ -7,6 +7,7 @@ build LanceDB filters from them without ever pasting raw request text.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import pyarrow as pa
 
@@ -29,10 +30,20 @@ CATALOG_SCHEMA = pa.schema(
 )
 
 
-def items_table_schema(dim: int) -> pa.Schema:
-    """The LanceDB items table: catalogue fields, text, vector and provenance."""
+# The Arrow type of each kind of declared attribute (catalog.filterable).
+ATTRIBUTE_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
+ATTRIBUTE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+def catalog_schema(attributes: Mapping[str, str] | None = None) -> pa.Schema:
+    """CATALOG_SCHEMA plus the declared attributes' columns (name -> kind), in name order."""
+    return pa.schema(list(CATALOG_SCHEMA) + [pa.field(n, ATTRIBUTE_TYPES[k]) for n, k in sorted((attributes or {}).items())])
+
+
+def items_table_schema(dim: int, attributes: Mapping[str, str] | None = None) -> pa.Schema:
+    """The LanceDB items table: catalogue fields (and declared attributes), text, vector and provenance."""
     return pa.schema(
-        list(CATALOG_SCHEMA)
+        list(catalog_schema(attributes))
         + [
             pa.field("text", pa.string(), nullable=False),
             pa.field("popularity", pa.int64(), nullable=False),
@@ -40,6 +51,15 @@ def items_table_schema(dim: int) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
         ]
     )
+
+
+FIXED_COLUMNS = frozenset(items_table_schema(1).names)
+
+
+def table_attributes(schema: pa.Schema) -> dict[str, str]:
+    """The declared attributes an items table holds: its columns beyond the fixed ones, by kind."""
+    kinds = {str(t): k for k, t in ATTRIBUTE_TYPES.items()}
+    return {f.name: kinds[str(f.type)] for f in schema if f.name not in FIXED_COLUMNS and str(f.type) in kinds}
 
 
 def is_valid_id(value: str) -> bool:

@@ -23,7 +23,7 @@ def embed_items(
     encoder_tag: str,
 ) -> pa.Table:
     """Normalise, render text, embed; returns rows in items_table_schema."""
-    catalog = normalize_catalog(raw)
+    catalog = normalize_catalog(raw, config.filterable)
     texts = catalog_texts(catalog, config)
     vectors = encoder.encode(texts)  # (N, D) float32, unit rows
     counts = [int(popularity.get(i, 0)) for i in catalog["item_id"].to_pylist()]
@@ -34,7 +34,7 @@ def embed_items(
         encoder_version=pa.array([encoder_tag] * catalog.num_rows, pa.string()),
         vector=pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), encoder.dim),
     )
-    return pa.table(columns, schema=items_table_schema(encoder.dim))
+    return pa.table(columns, schema=items_table_schema(encoder.dim, config.filterable))
 
 
 def popularity_counts(events: pa.Table) -> dict[str, int]:

@@ -11,13 +11,14 @@ an exact matmul is cheaper than any index.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from rec.storage.items_table import ANY_YEAR, ItemStore, ScoredItem, YearRange, vector_matrix
+from rec.catalog.filters import NO_FILTER, NUMERIC, AttributeFilter
+from rec.storage.items_table import ItemStore, ScoredItem, vector_matrix
 
 
 class ItemSource(Protocol):
@@ -31,12 +32,14 @@ class ItemSource(Protocol):
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
-        years: YearRange = ANY_YEAR,
+        filters: AttributeFilter = NO_FILTER,
     ) -> list[ScoredItem]: ...
 
 
 class CatalogItem(Protocol):
-    """What InMemoryItems keeps of an item (NewItem has these fields)."""
+    """What InMemoryItems keeps of an item (NewItem and PinnedItem have these fields, and
+    `year` and `attributes`, the declared attributes as (name, value) pairs, which it reads
+    when an item has them)."""
 
     item_id: str
     title: str
@@ -44,15 +47,21 @@ class CatalogItem(Protocol):
 
 
 class InMemoryItems:
-    """An append-only set of items with vectors in one vector space (D dims), searched exactly."""
+    """An append-only set of items with vectors in one vector space (D dims), searched exactly.
 
-    def __init__(self, dim: int) -> None:
+    `attributes` (name -> int | float | string) are the declared attributes it keeps as columns
+    for filters; year is always one."""
+
+    def __init__(self, dim: int, attributes: Mapping[str, str] | None = None) -> None:
         self.dim = dim
+        self.attributes = {"year": "int", **(attributes or {})}
         self.items: list[CatalogItem] = []
         self.index: dict[str, int] = {}
         self.matrix = np.zeros((0, dim), dtype=np.float32)  # (M, D), row i = items[i]
         self.popularity = np.zeros(0, dtype=np.float64)  # (M,)
-        self.years = np.zeros(0, dtype=np.float64)  # (M,), NaN = no year
+        # (M,) each: numeric as float (NaN = none), string as str ("" = none)
+        self.columns = {name: np.zeros(0, dtype=np.float64 if kind in NUMERIC else str)
+                        for name, kind in self.attributes.items()}
         self.rows_in: dict[str, list[int]] = {}  # category -> its rows, so a filter costs its rows, not M
 
     def __len__(self) -> int:
@@ -69,11 +78,12 @@ class InMemoryItems:
         keep = list({items[i].item_id: i for i in keep}.values())  # one row per id
         if not keep:
             return
-        years = [getattr(items[i], "year", None) for i in keep]
         # New arrays, never written in place, the matrix last: a request that holds the old
         # matrix reads the first len(matrix) rows of everything else, all there already.
         self.popularity = np.concatenate([self.popularity, counts[keep]])
-        self.years = np.concatenate([self.years, [np.nan if year is None else float(year) for year in years]])
+        values = [_attribute_values(items[i]) for i in keep]
+        self.columns = {name: np.concatenate([column, _column([v.get(name) for v in values], self.attributes[name])])
+                        for name, column in self.columns.items()}
         for i in keep:
             row = len(self.items)
             self.index[items[i].item_id] = row
@@ -96,13 +106,13 @@ class InMemoryItems:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
-        years: YearRange = ANY_YEAR,
+        filters: AttributeFilter = NO_FILTER,
     ) -> list[ScoredItem]:
         """Top-k by dot product with `query` (D,), minus `exclude`; with `categories`, only
-        items in at least one of them; only items in `years` (as ItemStore.search)."""
-        matrix = self.matrix  # one consistent snapshot: its first len(matrix) rows of everything
+        items in at least one of them; only items that pass `filters` (as ItemStore.search)."""
+        matrix, columns = self.matrix, self.columns  # one consistent snapshot: the first len(matrix) rows
         m = len(matrix)
-        items, popularity, item_years = self.items[:m], self.popularity[:m], self.years[:m]
+        items, popularity = self.items[:m], self.popularity[:m]
         if not items or k <= 0:
             return []
         scores = matrix @ np.asarray(query, dtype=np.float32)  # (M,)
@@ -115,13 +125,16 @@ class InMemoryItems:
                 held = np.asarray(self.rows_in.get(category, ()), dtype=np.int64)
                 in_any[held[held < m]] = True
             allowed &= in_any
-        if years:
-            allowed &= years.mask(item_years)
+        if filters:
+            unknown = {c.attribute for c in filters.conditions} - columns.keys()
+            if unknown:
+                raise ValueError(f"no attribute {sorted(unknown)} here to filter on (held: {sorted(columns)})")
+            allowed &= filters.mask(columns, m)
         candidates = np.flatnonzero(allowed)
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
         return [
             ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories),
-                       float(popularity[i]), None if np.isnan(item_years[i]) else int(item_years[i]))
+                       float(popularity[i]), getattr(items[i], "year", None), tuple(getattr(items[i], "attributes", ())))
             for i in top
         ]
 
@@ -134,18 +147,31 @@ class PinnedItem:
     title: str
     categories: tuple[str, ...] = ()
     year: int | None = None
+    attributes: tuple[tuple[str, Any], ...] = ()
 
 
 def in_memory(store: ItemStore) -> InMemoryItems:
     """The pinned table version's rows in memory: searched exactly by the same dot product,
     with the same filters, and no LanceDB call per search (for tables small enough)."""
     rows = store.rows()
-    items = InMemoryItems(store.dim)
+    items = InMemoryItems(store.dim, store.attributes)
     if rows.num_rows:
-        items.add([PinnedItem(r["item_id"], r["title"], tuple(r["categories"] or ()), r["year"])
-                   for r in rows.select(["item_id", "title", "categories", "year"]).to_pylist()],
+        items.add([PinnedItem(r["item_id"], r["title"], tuple(r["categories"] or ()), r["year"],
+                              tuple((name, r[name]) for name in store.attributes))
+                   for r in rows.drop_columns(["vector"]).to_pylist()],
                   vector_matrix(rows), rows["popularity"].to_numpy(zero_copy_only=False))
     return items
+
+
+def _attribute_values(item: CatalogItem) -> dict[str, Any]:
+    return {"year": getattr(item, "year", None), **dict(getattr(item, "attributes", ()))}
+
+
+def _column(values: list[Any], kind: str) -> np.ndarray:
+    """Attribute values as an InMemoryItems column."""
+    if kind in NUMERIC:
+        return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+    return np.array(["" if v is None else str(v) for v in values], dtype=str)
 
 
 def pinned_source(store: ItemStore, in_memory_max_items: int) -> ItemStore | InMemoryItems:
@@ -191,11 +217,11 @@ class Candidates:
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
-        years: YearRange = ANY_YEAR,
+        filters: AttributeFilter = NO_FILTER,
     ) -> list[ScoredItem]:
         """Top-k by dot product over both, minus `exclude`, within `categories` (any of them)
-        and `years`."""
+        and `filters`."""
         return merge_top_k(
-            self.pinned.search(query, k, exclude=exclude, categories=categories, years=years),
-            self.new_items.search(query, k, exclude=exclude, categories=categories, years=years), k,
+            self.pinned.search(query, k, exclude=exclude, categories=categories, filters=filters),
+            self.new_items.search(query, k, exclude=exclude, categories=categories, filters=filters), k,
         )

@@ -32,8 +32,9 @@ _EPS = 1e-8
 class Reason:
     """One thing an item is recommended because of, and how much its score owes to it."""
 
-    item_id: str | None  # a history item; None = the stated interest
+    item_id: str | None  # a history item, or the item a similar-items query asked about; None = a text
     contribution: float  # the item's score minus its score without this (> 0)
+    text: str | None = None  # the free text (or the interest it names) a text query answered; None = the stated interest
 
 
 def without_item(profile: UserProfile, item_id: str, vector: np.ndarray | None) -> UserProfile:
@@ -87,3 +88,17 @@ def explain(
         order = np.argsort(-drops[:, column], kind="stable")[:max_reasons]
         reasons.append(tuple(Reason(removals[r][0], float(drops[r, column])) for r in order if drops[r, column] > 0))
     return reasons
+
+
+def query_reasons(item_vectors: np.ndarray, sources: Sequence[tuple[Reason, np.ndarray]]) -> list[list[Reason]]:
+    """Why each answer to a query is listed: the query's sources (the item asked about; the
+    text, or each interest it names) it is closest to, up to 3, each with the item's cosine
+    to it. The query is its sources alone, so without one the item's score from it is gone:
+    the cosine is the leave-one-out fall. `item_vectors` (k, D) and the sources' vectors
+    are unit text vectors."""
+    if not len(item_vectors) or not sources:
+        return [[] for _ in item_vectors]
+    cosines = item_vectors @ np.stack([vector for _, vector in sources]).T  # (k, S)
+    reasons = [reason for reason, _ in sources]
+    return [[replace(reasons[s], contribution=float(row[s])) for s in np.argsort(-row, kind="stable")[:3] if row[s] > 0]
+            for row in cosines]

@@ -39,6 +39,7 @@ class Ranking:
     strategy: str
     items: list[ScoredItem]
     model_version: str | None = None
+    by_interests: bool = False  # free text answered by each interest it names in turn, not as a whole
 
 
 class RankingPipeline:
@@ -87,7 +88,7 @@ class RankingPipeline:
         """Top-k items nearest to a query vector (free text, an item), as `strategy` names them."""
         chain, depth = self._chain(strategy), self._diverse_pool(request)
         items = candidates.search(query, self._pool(chain, depth, None), request.exclude, request.categories,
-                                  request.years)
+                                  request.filters)
         return Ranking(strategy, self._diversify(self._rerank(chain, items, depth, None), request)[request.offset:])
 
     def search_text(self, query: np.ndarray, request: RankRequest, interests: Sequence[np.ndarray] = ()) -> Ranking:
@@ -106,7 +107,7 @@ class RankingPipeline:
         model = next((s for s in self.strategies if isinstance(s, InterestModelStrategy)), None)
         if model is None or self.text is None or self.text_query_history == 0:
             return self.search("text", self.text, query, request)
-        nearest = self.text.search(query, self.text_query_history, categories=request.categories, years=request.years)
+        nearest = self.text.search(query, self.text_query_history, categories=request.categories, filters=request.filters)
         history = tuple(item.item_id for item in reversed(nearest))  # the nearest read as the latest
         profile = UserProfile("free-text", query, frozenset(), history, tuple(60.0 * n for n in range(len(history))), 0)
         chain, depth = self._chain("text"), self._diverse_pool(request)
@@ -126,7 +127,7 @@ class RankingPipeline:
         whole = self.search("text", self.text, query, replace(first, k=COVER_TOP)).items
         if not leaves_out(whole, own):
             return None
-        return Ranking("text", interleave(own, request.depth)[request.offset:])
+        return Ranking("text", interleave(own, request.depth)[request.offset:], by_interests=True)
 
     def _diverse_pool(self, request: RankRequest) -> int:
         """How many the re-ranker chain must hand on: the diversifier's candidates when it runs."""

@@ -16,20 +16,22 @@ from rec.interest.queries import ModelQueries
 from rec.interest.shard import UserProfile
 from rec.interest.stated import stated_share
 from rec.ranking.candidates import Candidates
-from rec.storage.items_table import ANY_YEAR, ScoredItem, YearRange
+from rec.catalog.filters import NO_FILTER, AttributeFilter
+from rec.storage.items_table import ScoredItem
 
 
 @dataclass(frozen=True)
 class RankRequest:
-    """What to rank for: how many, within which categories (any of them) and years, minus which
-    items, after skipping the first `offset` (a page: the same ranking for an unchanged state)."""
+    """What to rank for: how many, within which categories (any of them) and attribute filters
+    (year, the declared attributes), minus which items, after skipping the first `offset` (a
+    page: the same ranking for an unchanged state)."""
 
     k: int
     categories: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
     offset: int = 0
     diversity: float = 0.0  # 0 = by score alone; up to 1 = as varied as the candidates allow
-    years: YearRange = ANY_YEAR
+    filters: AttributeFilter = NO_FILTER
 
     @property
     def depth(self) -> int:
@@ -148,7 +150,7 @@ def category_focus(profile: UserProfile, text: Candidates, min_events: int) -> f
 
 def _search(candidates: Candidates, query: np.ndarray, n: int, request: RankRequest) -> list[ScoredItem]:
     """The best `n` of `candidates` for `query` that the request allows."""
-    return candidates.search(query, n, exclude=request.exclude, categories=request.categories, years=request.years)
+    return candidates.search(query, n, exclude=request.exclude, categories=request.categories, filters=request.filters)
 
 
 def _dots(candidates: Candidates, item_ids: Sequence[str], query: np.ndarray | None) -> np.ndarray:
@@ -196,5 +198,5 @@ class PopularStrategy:
         return [
             item for item in self.popular
             if item.item_id not in request.exclude and (not wanted or wanted.intersection(item.categories))
-            and request.years.holds(item.year)
+            and request.filters.holds(item.attribute_values())
         ][:n]

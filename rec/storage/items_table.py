@@ -8,9 +8,10 @@ two encoders while a nightly job writes the next version.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import lancedb
 import numpy as np
@@ -18,11 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rec.errors import NotReadyError
-from rec.catalog.schemas import is_valid_category, is_valid_id
+from rec.catalog.filters import NO_FILTER, AttributeFilter
+from rec.catalog.schemas import is_valid_category, is_valid_id, table_attributes
 
 log = logging.getLogger(__name__)
 
-_RESULT_COLUMNS = ["item_id", "title", "categories", "year", "popularity", "_distance"]
+_ITEM_COLUMNS = ["item_id", "title", "categories", "year", "popularity"]
 # Longest exclusion list sent to LanceDB as a prefilter; older seen items are
 # removed after the query from an over-fetched result instead.
 MAX_PREFILTER_IDS = 2000
@@ -38,40 +40,11 @@ class ScoredItem:
     categories: list[str]
     popularity: float = 0.0  # events counted by the nightly embed; 0 for items added since
     year: int | None = None
+    attributes: tuple[tuple[str, Any], ...] = ()  # the declared attributes (catalog.filterable), by name
 
-
-@dataclass(frozen=True)
-class YearRange:
-    """Items from `low` to `high` (both included; None = open); an item without a year is outside."""
-
-    low: int | None = None
-    high: int | None = None
-
-    def __bool__(self) -> bool:
-        return self.low is not None or self.high is not None
-
-    def holds(self, year: int | None) -> bool:
-        if not self:
-            return True
-        return year is not None and (self.low is None or year >= self.low) and (self.high is None or year <= self.high)
-
-    def mask(self, years: np.ndarray) -> np.ndarray:
-        """holds() over an array of years (float, NaN = no year), as a bool array."""
-        inside = np.ones(len(years), dtype=bool)
-        if self.low is not None:
-            inside &= years >= self.low  # NaN compares False: no year, outside
-        if self.high is not None:
-            inside &= years <= self.high
-        return inside
-
-    def sql(self) -> str:
-        """The LanceDB (DataFusion) condition; the bounds are ints, so nothing else enters the SQL."""
-        bounds = [f"year >= {int(self.low)}" if self.low is not None else "",
-                  f"year <= {int(self.high)}" if self.high is not None else ""]
-        return " AND ".join(b for b in bounds if b)
-
-
-ANY_YEAR = YearRange()
+    def attribute_values(self) -> dict[str, Any]:
+        """What an AttributeFilter reads: year and the declared attributes."""
+        return {"year": self.year, **dict(self.attributes)}
 
 
 def sql_string_list(values: Collection[str]) -> str:
@@ -108,6 +81,7 @@ class ItemStore:
             self.table.checkout(version)
         self.version = int(self.table.version)
         self.dim = self.table.schema.field("vector").type.list_size
+        self.attributes = table_attributes(self.table.schema)  # declared attribute columns: name -> kind
         # A pinned version never changes, so its vectors can be cached as they are.
         self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vector_cache_size = vector_cache_size
@@ -167,53 +141,57 @@ class ItemStore:
         return {i: self._label_cache[i] for i in item_ids if i in self._label_cache}
 
     def catalog_rows(self, item_ids: Sequence[str]) -> dict[str, dict]:
-        """Catalogue fields (item_id, title, year, categories, description) of the ids in the table."""
+        """Catalogue fields (item_id, title, year, categories, description, and the declared
+        `attributes` as a dict) of the ids in the table."""
         if not item_ids:
             return {}
         rows = (
             self.table.search()
             .where(f"item_id IN {sql_string_list(sorted(set(item_ids)))}")
-            .select(["item_id", "title", "year", "categories", "description"])
+            .select(["item_id", "title", "year", "categories", "description", *self.attributes])
             .limit(len(set(item_ids)))
             .to_arrow()
         )
-        return {row["item_id"]: row for row in rows.to_pylist()}
+        return {row["item_id"]: {**row, "attributes": {n: row.pop(n) for n in self.attributes}}
+                for row in rows.to_pylist()}
 
     def search(
         self, query: np.ndarray, k: int, exclude: Collection[str] = (), categories: Collection[str] = (),
-        years: YearRange = ANY_YEAR,
+        filters: AttributeFilter = NO_FILTER,
     ) -> list[ScoredItem]:
         """Top-k items by dot product with `query`, minus `exclude`; with `categories`,
-        only items in at least one of them; only items in `years` (all applied inside the
-        LanceDB query)."""
+        only items in at least one of them; only items that pass `filters` (all applied
+        inside the LanceDB query)."""
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
         conditions = [f"item_id NOT IN {sql_string_list(prefiltered)}"] if prefiltered else []
         if categories:
             conditions.append(sql_category_filter(categories))
-        if years:
-            conditions.append(years.sql())
+        if filters:
+            conditions.append(filters.sql())
         if conditions:
             builder = builder.where(" AND ".join(conditions), prefilter=True)
         fetch = k + (len(exclude) - len(prefiltered))
-        rows = builder.select(_RESULT_COLUMNS).limit(fetch).to_arrow()
-        return _scored(rows, exclude)[:k]
+        rows = builder.select([*_ITEM_COLUMNS, *self.attributes, "_distance"]).limit(fetch).to_arrow()
+        return [item for item in self._scored(rows, lambda r: 1.0 - float(r["_distance"]))
+                if item.item_id not in exclude][:k]
 
     def rows(self) -> pa.Table:
-        """Every row of the pinned version: item_id, title, categories, year, popularity, vector."""
-        return self.table.search().select(["item_id", "title", "categories", "year", "popularity", "vector"]).limit(
-            self.count()).to_arrow()
+        """Every row of the pinned version: item_id, title, categories, year, popularity, the
+        declared attributes, vector."""
+        return self.table.search().select([*_ITEM_COLUMNS, *self.attributes, "vector"]).limit(self.count()).to_arrow()
 
     def popular(self, n: int) -> list[ScoredItem]:
         """The n most popular items (score = popularity count)."""
-        rows = self.table.search().select(["item_id", "title", "categories", "year", "popularity"]).limit(
-            self.count()).to_arrow()
+        rows = self.table.search().select([*_ITEM_COLUMNS, *self.attributes]).limit(self.count()).to_arrow()
         top = pc.sort_indices(rows["popularity"], sort_keys=[("popularity", "descending")])
-        rows = rows.take(top[:n])
+        return self._scored(rows.take(top[:n]), lambda r: float(r["popularity"]))
+
+    def _scored(self, rows: pa.Table, score: Callable[[dict], float]) -> list[ScoredItem]:
         return [
-            ScoredItem(r["item_id"], r["title"], float(r["popularity"]), r["categories"] or [], float(r["popularity"]),
-                       r["year"])
+            ScoredItem(r["item_id"], r["title"], score(r), r["categories"] or [], float(r["popularity"]), r["year"],
+                       tuple((name, r[name]) for name in self.attributes))
             for r in rows.to_pylist()
         ]
 
@@ -241,6 +219,16 @@ def index_if_large(table: lancedb.table.Table, min_rows: int, partitions: int | 
     return True
 
 
+def check_attributes(store: ItemStore, declared: Mapping[str, str]) -> None:
+    """Refuse to serve a table without a column that catalog.filterable declares."""
+    missing = {n: k for n, k in declared.items() if store.attributes.get(n) != k}
+    if missing:
+        raise NotReadyError(
+            f"table {store.table.name!r} version {store.version} has no {sorted(missing)} columns of the kinds "
+            f"catalog.filterable declares ({missing}); rerun the nightly jobs (embed, then train) to add them"
+        )
+
+
 def check_vector_space(store: ItemStore, expected: str) -> None:
     """Refuse to serve a table whose vectors another model made (invariant 1)."""
     found = store.encoder_version()
@@ -256,13 +244,3 @@ def vector_matrix(rows: pa.Table) -> np.ndarray:
     column = rows["vector"].combine_chunks()
     dim = column.type.list_size
     return column.values.to_numpy(zero_copy_only=False).reshape(-1, dim)  # (N, D)
-
-
-def _scored(rows: pa.Table, exclude: set[str]) -> list[ScoredItem]:
-    """Rows as items, minus `exclude`; score = dot product."""
-    return [
-        ScoredItem(r["item_id"], r["title"], 1.0 - float(r["_distance"]), r["categories"] or [], float(r["popularity"]),
-                   r["year"])
-        for r in rows.to_pylist()
-        if r["item_id"] not in exclude
-    ]

@@ -17,10 +17,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from rec.catalog.files import normalize_catalog
+from rec.catalog.schemas import catalog_schema
 from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
 from rec.catalog.text import catalog_texts
@@ -33,7 +35,8 @@ LOG_FILE = "new_items.jsonl"
 
 @dataclass(frozen=True)
 class NewItem:
-    """One new item: catalogue fields (CATALOG_SCHEMA) plus when it was logged."""
+    """One new item: catalogue fields (CATALOG_SCHEMA) and its declared attributes
+    (catalog.filterable, as sorted (name, value) pairs), plus when it was logged."""
 
     item_id: str
     title: str
@@ -41,17 +44,26 @@ class NewItem:
     categories: tuple[str, ...] = ()
     description: str | None = None
     added_at: float = 0.0
+    attributes: tuple[tuple[str, Any], ...] = ()
 
     def content(self) -> tuple:
         """What makes two posts of one item_id the same item (not when they were logged)."""
-        return (self.title, self.year, tuple(self.categories), self.description or None)
+        return (self.title, self.year, tuple(self.categories), self.description or None,
+                tuple((n, v) for n, v in self.attributes if v is not None))
 
     def catalog_row(self) -> dict:
         """The item as a raw catalogue row (for normalize_catalog / item_text)."""
         return {
             "item_id": self.item_id, "title": self.title, "year": self.year,
-            "categories": list(self.categories), "description": self.description,
+            "categories": list(self.categories), "description": self.description, **dict(self.attributes),
         }
+
+    def record(self) -> dict:
+        """The item as a line of the log (no `attributes` field when it has none: older lines are alike)."""
+        record = {**asdict(self), "categories": list(self.categories), "attributes": dict(self.attributes)}
+        if not self.attributes:
+            del record["attributes"]
+        return record
 
     @classmethod
     def from_row(cls, row: Mapping) -> NewItem:
@@ -59,7 +71,7 @@ class NewItem:
         return cls(
             item_id=row["item_id"], title=row["title"], year=row.get("year"),
             categories=tuple(row.get("categories") or ()), description=row.get("description") or None,
-            added_at=float(row.get("added_at") or 0.0),
+            added_at=float(row.get("added_at") or 0.0), attributes=tuple(sorted((row.get("attributes") or {}).items())),
         )
 
 
@@ -67,19 +79,16 @@ def new_items_log_path(folder: str | Path) -> Path:
     return Path(folder) / LOG_FILE
 
 
-def new_items_catalog(items: Iterable[NewItem]) -> pa.Table:
-    """Items as a normalised catalogue table (CATALOG_SCHEMA), exactly as the embed job reads a catalogue."""
+def new_items_catalog(items: Iterable[NewItem], filterable: Mapping[str, str] | None = None) -> pa.Table:
+    """Items as a normalised catalogue table (with the `filterable` columns), exactly as the
+    embed job reads a catalogue."""
     rows = [item.catalog_row() for item in items]
-    schema = pa.schema([
-        ("item_id", pa.string()), ("title", pa.string()), ("year", pa.int32()),
-        ("categories", pa.list_(pa.string())), ("description", pa.string()),
-    ])
-    return normalize_catalog(pa.Table.from_pylist(rows, schema=schema))
+    return normalize_catalog(pa.Table.from_pylist(rows, schema=catalog_schema(filterable)), filterable)
 
 
 def new_item_texts(items: Iterable[NewItem], config: CatalogConfig) -> list[str]:
     """The encoder input of each item: the embed job's own text function on the same normalised row."""
-    return catalog_texts(new_items_catalog(items), config)
+    return catalog_texts(new_items_catalog(items, config.filterable), config)
 
 
 class NewItemLog:
@@ -119,7 +128,7 @@ class NewItemLog:
             now = time.time()
             unlogged.extend(NewItem(**{**asdict(item), "added_at": now})
                             for item in items if item.item_id not in self.items)
-            return [{**asdict(item), "categories": list(item.categories)} for item in unlogged]
+            return [item.record() for item in unlogged]
 
         append_locked(self.path, records)
         self.refresh()  # our own lines, so the next append does not re-read them

@@ -13,15 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from catalog_items import FILTERABLE, fixture_language, fixture_runtime
 from rec.config import RecConfig, load_config
 from rec.catalog.movielens import load_movielens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_ITEMS = 400
+
 MODEL_APP_KEY = "model-app-test-key"  # the second app requires X-API-Key on its writes
 
 
@@ -33,11 +36,17 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def rec_home(tmp_path_factory: pytest.TempPathFactory, ml100k_dir: Path) -> Path:
-    """A REC_HOME with a 400-item MovieLens catalogue and its events."""
+    """A REC_HOME with a 400-item MovieLens catalogue and its events. The catalogue also has
+    the columns FILTERABLE declares (made up from the ids, some left empty), as a platform's
+    catalogue would."""
     home = tmp_path_factory.mktemp("rec_home")
     items, events = load_movielens(ml100k_dir)
     (home / "data" / "movielens").mkdir(parents=True)
-    pq.write_table(items.slice(0, CATALOG_ITEMS), home / "data/movielens/items.parquet", row_group_size=64)
+    items = items.slice(0, CATALOG_ITEMS)
+    ids = [int(i) for i in items["item_id"].to_pylist()]
+    items = items.append_column("runtime", pa.array([fixture_runtime(i) for i in ids], pa.int64()))
+    items = items.append_column("language", pa.array([fixture_language(i) for i in ids], pa.string()))
+    pq.write_table(items, home / "data/movielens/items.parquet", row_group_size=64)
     pq.write_table(events, home / "data/movielens/events.parquet")
     return home
 
@@ -49,6 +58,7 @@ def config_path(rec_home: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home)},
+        "catalog": {"filterable": FILTERABLE},
         "embed": {"actors": 2, "batch_size": 64},
         "serve": {"interest_model_alias": None},  # this app tests the per-event interest vector
     }))
@@ -114,6 +124,7 @@ def model_config_path(rec_home: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "inherit": str(REPO_ROOT / "configs" / "base.yaml"),
         "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-model-app")},
+        "catalog": {"filterable": FILTERABLE},
         "serve": {"api_key": MODEL_APP_KEY},
         "train": {"model": {"d": 32, "layers": 1, "max_epochs": 3, "batch_size": 256, "threads": 1,
                             "use_time_gaps": True, "time_attention": True,  # served times must match

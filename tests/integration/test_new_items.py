@@ -13,6 +13,7 @@ import pytest
 
 from rec.config import RecConfig
 from rec.storage.new_item_vectors import NewItemVectorTable
+from catalog_items import FILTERABLE
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path, read_new_items
 
 pytestmark = pytest.mark.ray
@@ -114,8 +115,10 @@ def test_repost_is_idempotent_and_conflicts_are_409(client: httpx.Client, config
     clash = client.post("/items", json={"item_id": "1", "title": "Not Toy Story"})
     assert clash.status_code == 409 and "'1'" in clash.json()["detail"]
     same = {"item_id": "1", "title": toy_story["title"], "year": toy_story["year"],
-            "categories": toy_story["categories"]}
+            "categories": toy_story["categories"], **{name: toy_story[name] for name in FILTERABLE}}
     assert client.post("/items", json=same).json()["duplicates"] == 1  # the catalogue item, as it is
+    other_runtime = {**same, "runtime": (toy_story["runtime"] or 0) + 1}  # a declared attribute is content too
+    assert client.post("/items", json=other_runtime).status_code == 409
     assert _log_size(config) == size
     assert [i.item_id for i in read_new_items(config.paths.new_items_dir)].count(wizard["item_id"]) == 1
 
@@ -169,7 +172,7 @@ def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: str, config
     item_log.append([NewItem("live-1", "Moon Cheese Odyssey", 2031, ("Sci-Fi",)), NewItem("1", "Shadowed id")])
     nightly = config.model_copy(update={
         "paths": config.paths.model_copy(update={"new_items_dir": str(tmp_path / "items")}),
-        "catalog": config.catalog.model_copy(update={"path": str(repo / "tests/data/tiny_catalog.csv")}),
+        "catalog": config.catalog.model_copy(update={"path": str(repo / "tests/data/tiny_catalog.csv"), "filterable": {}}),
         "encoder": config.encoder.model_copy(update={"registered_name": "text-encoder-nightly-items"}),
         "embed": config.embed.model_copy(update={"table": "items_nightly", "popularity_events": None, "actors": 1}),
     })
@@ -179,3 +182,18 @@ def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: str, config
     live = rows.filter(pc.equal(rows["item_id"], "live-1")).to_pylist()[0]
     assert live["text"] == "Moon Cheese Odyssey (2031). Genres: Sci-Fi."
     assert rows.filter(pc.equal(rows["item_id"], "1")).to_pylist()[0]["title"] == "Toy Story"  # the catalogue's
+
+
+def test_a_new_item_carries_its_attributes_into_the_filters(client: httpx.Client, config: RecConfig) -> None:
+    epic = {"item_id": "very-long-epic", "title": "The Very Long Epic", "categories": ["Drama"],
+            "runtime": 500, "language": "la"}
+    assert client.post("/items", json=epic).raise_for_status().json()["added"] == 1
+    found = client.post("/recommendations/text", json={"text": "a long epic", "runtime_min": 400}).json()["items"]
+    assert [(i["item_id"], i["attributes"]) for i in found] == [("very-long-epic", {"language": "la", "runtime": 500})]
+    assert client.get("/items/1/similar", params={"language": "la"}).json()["items"][0]["item_id"] == "very-long-epic"
+    logged = {item.item_id: item for item in read_new_items(config.paths.new_items_dir)}["very-long-epic"]
+    assert dict(logged.attributes) == {"language": "la", "runtime": 500}
+    for bad, named in (({"colour": "red"}, "colour"), ({"runtime": "long"}, "runtime"), ({"runtime": True}, "runtime")):
+        reply = client.post("/items", json={"item_id": "bad-attributes", "title": "Bad", **bad})
+        assert reply.status_code == 422 and named in reply.json()["detail"], reply.text
+    assert "bad-attributes" not in {item.item_id for item in read_new_items(config.paths.new_items_dir)}

@@ -279,3 +279,21 @@ def test_diversity_spreads_a_list_and_is_validated(client: httpx.Client, config:
     assert default == zero  # interest.diversity is 0
     assert client.get("/users/spreader/recommendations", params={"diversity": 1.5}).status_code == 422
     assert client.post("/recommendations/text", json={"text": "x", "diversity": -0.1}).status_code == 422
+
+
+def test_explain_on_similar_and_text_says_what_each_item_answers(client: httpx.Client) -> None:
+    toy_story = client.get("/items/1/similar", params={"k": 1}).json()  # any answer names the catalogue's titles
+    similar = client.get("/items/1/similar", params={"k": 5, "explain": "true"}).json()["items"]
+    assert toy_story["items"][0]["because"] is None and len(similar) == 5
+    for item in similar:  # the query is item 1 alone: the whole score is its
+        (because,) = item["because"]
+        assert because["item_id"] == "1" and because["title"].startswith("Toy Story")
+        assert because["contribution"] == pytest.approx(item["score"], abs=1e-4)
+    one = client.post("/recommendations/text", json={"text": "scary monsters", "k": 5, "explain": True}).json()["items"]
+    assert all(i["because"][0]["text"] == "scary monsters" for i in one)
+    assert all(i["because"][0]["contribution"] == pytest.approx(i["score"], abs=1e-4) for i in one)
+    two = client.post("/recommendations/text", json={"text": "war films and documentaries", "k": 10,
+                                                      "explain": True}).json()["items"]  # split (the test above)
+    answered = [i["because"][0]["text"] for i in two]
+    assert set(answered) == {"war films", "documentaries"}, answered  # each item: the interest it came from
+    assert all(b["contribution"] > 0 for i in two for b in i["because"])

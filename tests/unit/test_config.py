@@ -257,3 +257,19 @@ def test_test_modules_have_distinct_basenames():
     two files of one name stop the whole collection."""
     names = [path.name for path in (REPO_ROOT / "tests").rglob("test_*.py")]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+@pytest.mark.parametrize("filterable, named", [
+    ("{Runtime: int}", "Runtime"), ("{title: string}", "title"), ("{vector: float}", "vector"),
+    ("{runtime: date}", "runtime"),
+])
+def test_a_filterable_column_must_be_a_new_lower_case_name_of_a_known_kind(tmp_path, filterable, named):
+    path = _child(tmp_path / "bad.yaml", f"catalog:\n  filterable: {filterable}\n")
+    with pytest.raises(ConfigError, match=rf"catalog\.filterable[\s\S]*{named}"):
+        load_config(path)
+
+
+def test_filterable_attributes_always_include_year(tmp_path):
+    assert load_config(CONFIGS / "base.yaml").catalog.attributes() == {"year": "int"}
+    path = _child(tmp_path / "ok.yaml", "catalog:\n  filterable: {runtime: int, language: string}\n")
+    assert load_config(path).catalog.attributes() == {"year": "int", "runtime": "int", "language": "string"}

@@ -10,7 +10,7 @@ import pytest
 
 from rec.catalog.files import catalog_format, normalize_catalog, read_catalog
 from rec.errors import DataError
-from rec.catalog.schemas import CATALOG_SCHEMA
+from rec.catalog.schemas import CATALOG_SCHEMA, catalog_schema
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 CSV = DATA / "tiny_catalog.csv"
@@ -144,3 +144,22 @@ def test_catalog_item_ids_reads_only_ids_as_written(tmp_path):
     ids = catalog_item_ids(path)
     assert ids == ["007", "7", "007"]
     assert duplicate_ids(ids) == ["007"]
+
+
+def test_declared_filterable_columns_are_kept_cast_to_their_kind():
+    raw = pa.table({"item_id": [1, 2], "title": ["A", "B"], "runtime": ["90", None], "language": ["en", "fr"],
+                    "rating": [7, 8], "unused": ["x", "y"]})
+    declared = {"runtime": "int", "language": "string", "rating": "float"}
+    table = normalize_catalog(raw, declared)
+    assert table.schema == catalog_schema(declared) and "unused" not in table.column_names
+    assert _by_id(table)["1"] == {"item_id": "1", "title": "A", "description": None, "categories": None,
+                                       "year": None, "language": "en", "rating": 7.0, "runtime": 90}
+    assert _by_id(table)["2"]["runtime"] is None
+
+
+def test_a_declared_column_the_catalogue_lacks_or_cannot_cast_is_an_error():
+    raw = pa.table({"item_id": ["1"], "title": ["A"], "runtime": ["long"]})
+    with pytest.raises(DataError, match="'language'.*catalog.filterable"):
+        normalize_catalog(raw, {"language": "string"})
+    with pytest.raises(DataError, match="'runtime'"):
+        normalize_catalog(raw, {"runtime": "int"})

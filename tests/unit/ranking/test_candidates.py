@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import lancedb
 import numpy as np
 import pyarrow as pa
@@ -11,7 +13,8 @@ from rec.ranking.candidates import InMemoryItems, merge_top_k, pinned_source
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup, new_item_table_name
 from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path
 from rec.catalog.schemas import items_table_schema
-from rec.storage.items_table import ItemStore, ScoredItem, YearRange
+from rec.catalog.filters import parse_filters, year_range
+from rec.storage.items_table import ItemStore, ScoredItem
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -99,22 +102,32 @@ def test_a_pinned_table_in_memory_ranks_as_its_lancedb_search(tmp_path):
 
     rng = np.random.default_rng(0)
     vectors = {f"m{n}": list(_unit(*rng.normal(size=4))) for n in range(60)}  # years 1990..2049
+    declared = {"runtime": ("int", [None if n % 7 == 0 else 80 + n for n in range(60)]),
+                "rating": ("float", [n / 10 for n in range(60)]),
+                "language": ("string", [None if n % 5 == 0 else ["en", "fr", "O'Neil"][n % 3] for n in range(60)])}
     uri = str(tmp_path / "lancedb")
-    lancedb.connect(uri).create_table("items", data=item_rows(vectors))
+    lancedb.connect(uri).create_table("items", data=item_rows(vectors, attributes=declared))
     store = ItemStore(uri, "items")
+    assert store.attributes == {"language": "string", "rating": "float", "runtime": "int"}
+    parse = functools.partial(parse_filters, attributes={"year": "int", **store.attributes})
     memory = pinned_source(store, in_memory_max_items=60)
     assert isinstance(memory, InMemoryItems) and pinned_source(store, in_memory_max_items=59) is store
     for trial in range(30):
         query = _unit(*rng.normal(size=4))
         exclude = {f"m{n}" for n in rng.choice(60, size=5, replace=False)}
-        filters = [{}, {"categories": {"Drama"}}, {"years": YearRange(2000, 2030)},
-                   {"categories": {"Comedy"}, "years": YearRange(low=2010)}][trial % 4]
+        filters = [{}, {"categories": {"Drama"}}, {"filters": year_range(2000, 2030)},
+                   {"categories": {"Comedy"}, "filters": year_range(2010)},
+                   {"filters": parse({"runtime_min": "100", "language": ["fr", "O'Neil"]})},
+                   {"filters": parse({"rating_max": 3.05, "runtime_max": 125, "year_min": 1995})}][trial % 6]
         by_lancedb = store.search(query, 10, exclude=exclude, **filters)
         by_memory = memory.search(query, 10, exclude=exclude, **filters)
         assert [i.item_id for i in by_memory] == [i.item_id for i in by_lancedb]
         assert np.allclose([i.score for i in by_memory], [i.score for i in by_lancedb], atol=1e-5)
-        assert [(i.title, i.categories, i.year, i.popularity) for i in by_memory] == [
-            (i.title, i.categories, i.year, i.popularity) for i in by_lancedb]
+        assert [(i.title, i.categories, i.year, i.popularity, i.attributes) for i in by_memory] == [
+            (i.title, i.categories, i.year, i.popularity, i.attributes) for i in by_lancedb]
+        if "filters" in filters:  # and the filter holds for every item found, by its own values
+            assert all(filters["filters"].holds(i.attribute_values()) for i in by_memory)
+    assert len(store.search(_unit(1, 0, 0, 0), 60, filters=parse({"language": "O'Neil"}))) == 16  # a quote is escaped
     ids = ["m3", "m40", "nope"]
     assert memory.categories(ids) == store.categories(ids) and memory.titles(ids) == store.titles(ids)
     assert all(np.allclose(memory.vectors(ids)[i], store.vectors(ids)[i]) for i in ("m3", "m40"))

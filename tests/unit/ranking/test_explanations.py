@@ -111,3 +111,16 @@ def test_with_the_model_removing_the_top_reason_from_the_history_lowers_the_scor
             checked += 1
             falls += after < before
     assert checked >= 150 and falls == checked
+
+
+def test_an_answer_to_a_query_is_explained_by_the_sources_it_is_closest_to():
+    from rec.ranking.explanations import Reason, query_reasons
+
+    space, musicals = np.eye(3)[0], np.eye(3)[1]
+    items = np.array([[0.8, 0.6, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)
+    sources = [(Reason(None, 0.0, "space adventures"), space), (Reason(None, 0.0, "old musicals"), musicals)]
+    first, second, unrelated = query_reasons(items, sources)
+    assert [(r.text, round(r.contribution, 4)) for r in first] == [("space adventures", 0.8), ("old musicals", 0.6)]
+    assert [r.text for r in second] == ["old musicals", "space adventures"]
+    assert unrelated == []  # owes nothing to either: no reason
+    assert query_reasons(np.zeros((0, 3)), sources) == []

@@ -18,7 +18,8 @@ from rec.interest.shard import UserProfile
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest
-from rec.storage.items_table import ItemStore, YearRange
+from rec.catalog.filters import year_range
+from rec.storage.items_table import ItemStore
 from rec.storage.new_item_log import NewItem
 
 COSINE = changed(BASE.interest, popularity_weight=0)
@@ -55,14 +56,14 @@ def test_a_year_range_applies_to_every_strategy_and_to_new_items(store):
     new_items.add([NewItem("new-2001", "New", year=2001), NewItem("new-undated", "Undated")],
                   np.asarray([[0.99, 0.1, 0.0, 0.0], [0.98, 0.1, 0.0, 0.0]]))
     pipeline = _served(store, new_items=new_items)
-    nineties = YearRange(1993, 1996)  # i3..i6
-    by_interest = pipeline.recommend(_profile(X), RankRequest(3, years=nineties))
+    nineties = year_range(1993, 1996)  # i3..i6
+    by_interest = pipeline.recommend(_profile(X), RankRequest(3, filters=nineties))
     assert [i.item_id for i in by_interest.items] == ["i3", "i4", "i5"]
-    popular = pipeline.recommend(_profile(None), RankRequest(3, years=nineties))
+    popular = pipeline.recommend(_profile(None), RankRequest(3, filters=nineties))
     assert popular.strategy == "popular" and [i.item_id for i in popular.items] == ["i4", "i6", "i3"]
-    recent = pipeline.recommend(_profile(X), RankRequest(2, years=YearRange(low=1999)))
+    recent = pipeline.recommend(_profile(X), RankRequest(2, filters=year_range(1999)))
     assert [(i.item_id, i.year) for i in recent.items] == [("new-2001", 2001), ("i9", 1999)]  # undated: left out
-    similar = pipeline.search("similar", pipeline.strategies[0].candidates, X, RankRequest(2, years=nineties))
+    similar = pipeline.search("similar", pipeline.strategies[0].candidates, X, RankRequest(2, filters=nineties))
     assert [i.item_id for i in similar.items] == ["i3", "i4"]
 
 

@@ -11,7 +11,8 @@ import rec.storage.items_table
 from rec.errors import NotReadyError
 from rec.catalog.schemas import items_table_schema
 from plane_items import DIM, IDS, VECTORS, X, item_rows
-from rec.storage.items_table import ANY_YEAR, ItemStore, YearRange, sql_category_filter, sql_string_list
+from rec.catalog.filters import NO_FILTER, year_range
+from rec.storage.items_table import ItemStore, check_attributes, sql_category_filter, sql_string_list
 
 @pytest.fixture
 def db_uri(tmp_path) -> str:
@@ -188,12 +189,12 @@ def test_search_within_categories(store):
 
 def test_search_within_years_in_the_lancedb_query(store):
     # i0..i9 are from 1990..1999, in id order
-    found = [item.item_id for item in store.search(X, 10, years=YearRange(1992, 1994))]
+    found = [item.item_id for item in store.search(X, 10, filters=year_range(1992, 1994))]
     assert found == ["i2", "i3", "i4"] and [item.year for item in store.search(X, 1)] == [1990]
-    assert [i.item_id for i in store.search(X, 2, years=YearRange(low=1995))] == ["i5", "i6"]
-    assert [i.item_id for i in store.search(X, 9, years=YearRange(high=1991), categories={"Drama"})] == ["i1"]
-    assert store.search(X, 5, years=YearRange(2000, None)) == []
-    assert YearRange(1992, 1994).sql() == "year >= 1992 AND year <= 1994" and not ANY_YEAR
+    assert [i.item_id for i in store.search(X, 2, filters=year_range(1995))] == ["i5", "i6"]
+    assert [i.item_id for i in store.search(X, 9, filters=year_range(None, 1991), categories={"Drama"})] == ["i1"]
+    assert store.search(X, 5, filters=year_range(2000, None)) == []
+    assert year_range(1992, 1994).sql() == "(year >= 1992 AND year <= 1994)" and not NO_FILTER and not year_range()
 
 
 def test_popular_items_carry_their_year(store):
@@ -214,3 +215,18 @@ def test_titles_and_categories_by_id_leave_out_unknown_ids(store):
     assert store.titles(["i1", "nope", "i0"]) == {"i1": "Movie i1", "i0": "Movie i0"}
     assert store.categories(["i1"]) == {"i1": ["Drama"]}
     assert store.titles(["i1"]) == {"i1": "Movie i1"}  # from the cache now, as categories
+
+
+def test_declared_attributes_are_read_with_every_item_and_checked_before_serving(tmp_path):
+    uri = str(tmp_path / "lancedb")
+    runtimes = [80 + 10 * n for n in range(len(IDS))]
+    lancedb.connect(uri).create_table("items", data=item_rows(VECTORS, attributes={"runtime": ("int", runtimes)}))
+    store = ItemStore(uri, "items")
+    popular = store.popular(2)
+    assert [(i.item_id, i.attributes) for i in popular] == [("i4", (("runtime", 120),)), ("i1", (("runtime", 90),))]
+    assert store.catalog_rows(["i2"])["i2"]["attributes"] == {"runtime": 100}
+    check_attributes(store, {"runtime": "int"})
+    with pytest.raises(NotReadyError, match="language"):
+        check_attributes(store, {"runtime": "int", "language": "string"})
+    with pytest.raises(NotReadyError, match="runtime"):
+        check_attributes(store, {"runtime": "string"})  # declared as another kind

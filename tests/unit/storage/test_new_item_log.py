@@ -83,3 +83,17 @@ def test_items_to_embed_leaves_out_ids_the_catalogue_has(tmp_path):
     NewItemLog(new_items_log_path(tmp_path)).append([ALIEN, OPERA])
     assert [i.item_id for i in items_to_embed(tmp_path, ["1", "new-2"])] == ["new-1"]
     assert items_to_embed(tmp_path / "nothing-here", []) == []
+
+
+def test_declared_attributes_are_logged_read_back_and_part_of_the_content(tmp_path):
+    long_one = NewItem("new-3", "Long Film", 2025, ("Drama",), attributes=(("language", "fr"), ("runtime", 190)))
+    path = new_items_log_path(tmp_path)
+    NewItemLog(path).append([long_one, OPERA])
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["attributes"] == {"language": "fr", "runtime": 190} and "attributes" not in second
+    assert [i.content() for i in read_new_items(tmp_path)] == [long_one.content(), OPERA.content()]
+    with pytest.raises(ItemConflictError):  # the same id with another runtime is another item
+        NewItemLog(path).append([NewItem("new-3", "Long Film", 2025, ("Drama",), attributes=(("runtime", 90),))])
+    declared = {"runtime": "int", "language": "string"}
+    catalog = new_items_catalog([long_one, OPERA], declared)
+    assert catalog["runtime"].to_pylist() == [190, None] and catalog["language"].to_pylist() == ["fr", None]
