@@ -36,7 +36,10 @@ from rec.registry.interest_models import read_item_ids, resolve_interest_model  
 from rec.evaluation.metrics import ScoreFn  # noqa: E402
 from rec.evaluation.new_users import K_VALUES, new_user_split, new_user_table, rank_prefixes, summarise  # noqa: E402
 from rec.evaluation.new_users import methods as new_user_methods  # noqa: E402
-from rec.evaluation.scenarios import ScenarioRow, run_scenarios, scenario_table  # noqa: E402
+from rec.evaluation.faithfulness import explanation_faithfulness  # noqa: E402
+from rec.evaluation.scenarios import (  # noqa: E402
+    MixedRow, ScenarioRow, mixed_table, run_mixed, run_scenarios, scenario_table,
+)
 from rec.interest.model import InterestEvolutionModel, load_model  # noqa: E402
 from rec.interest.training import fit_on_split  # noqa: E402
 from rec.evaluation.splits import LeaveOneOutSplit  # noqa: E402
@@ -104,27 +107,51 @@ def draw_chart(results: dict[str, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
+def served_model(config: RecConfig, data: EvalData) -> tuple[str, InterestEvolutionModel | None]:
+    """The champion interest model when it was trained on these items (what serve ranks with), else None."""
+    version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
+    if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
+        return f"interest model v{version.version}", load_model(version.model_dir)
+    return "per-event rule", None
+
+
 def scenario_results(config: RecConfig, data: EvalData) -> dict[str, list[ScenarioRow]]:
     """The interest-following scenarios (rec/evaluation/scenarios.py) for what is served
     (the champion through the service's pipeline, when there is one) and the per-event rule."""
     counts = train_counts(data, data.split)
     pipelines = {"per-event rule": service_pipeline(data, data.split, config.interest)}
-    version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
-    if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
-        model = load_model(version.model_dir)
-        pipelines = {f"served: interest model v{version.version}":
-                     service_pipeline(data, data.split, config.interest, model), **pipelines}
+    name, model = served_model(config, data)
+    if model is not None:
+        pipelines = {f"served: {name}": service_pipeline(data, data.split, config.interest, model), **pipelines}
     return {name: run_scenarios(pipeline, data, counts, config.interest, config.history_length)
             for name, pipeline in pipelines.items()}
+
+
+def mixed_interest_results(config: RecConfig, data: EvalData) -> dict[str, MixedRow]:
+    """Two interests at once (run_mixed), as served and with the multi-interest merge on."""
+    counts, (_, model) = train_counts(data, data.split), served_model(config, data)
+    settings = {f"served (multi_interests {config.interest.multi_interests})": config.interest}
+    if config.interest.multi_interests == 1:
+        settings["multi_interests 3"] = InterestConfig.model_validate({**config.interest.model_dump(), "multi_interests": 3})
+    return {name: run_mixed(service_pipeline(data, data.split, interest, model), data, counts, interest,
+                            config.history_length) for name, interest in settings.items()}
+
+
+def faithfulness_result(config: RecConfig, data: EvalData) -> tuple[float, int]:
+    """The share of explained items whose score falls without their top reason, as served."""
+    counts, (_, model) = train_counts(data, data.split), served_model(config, data)
+    ids = [str(i) for i in data.item_index.ids]
+    popular = [ids[c] for c in np.argsort(-counts, kind="stable")]
+    return explanation_faithfulness(service_pipeline(data, data.split, config.interest, model),
+                                    dict(zip(ids, data.item_vectors)), popular, config.interest, config.history_length)
 
 
 def diversity_results(config: RecConfig, data: EvalData) -> tuple[str, list[DiversityRow]]:
     """The served ranking at each diversity (rec/evaluation/diversity.py): the champion through
     the service's pipeline when there is one, else the per-event rule; (its name, the rows)."""
-    version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
-    if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
-        model = load_model(version.model_dir)
-        return f"interest model v{version.version}", diversity_curve(
+    name, model = served_model(config, data)
+    if model is not None:
+        return name, diversity_curve(
             lambda interest: interest_model_scores(model, data, data.split, True, interest), data, config.interest)
     return "per-event rule", diversity_curve(
         lambda interest: interest_rule_scores(data, data.split, True, interest), data, config.interest)
@@ -198,6 +225,14 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
                             (("NDCG_at_10", r.ndcg), ("intra_list_diversity", r.intra_list), ("novelty", r.novelty))})
         scenario += (f"\n\nDiversity ({served}, test split; rec/evaluation/diversity.py)\n\n"
                      + diversity_table(diversity))
+        mixed = mixed_interest_results(config, data)
+        faithful, explained = faithfulness_result(config, data)
+        mlflow.log_metrics({"explanation_faithfulness": faithful,
+                            **{f"mixed_{re.sub(r'[^A-Za-z0-9]+', '_', n).strip('_')}_both_3_of_10": r.both_at_least_3
+                               for n, r in mixed.items()}})
+        scenario += ("\n\nTwo interests at once: a fresh user likes 5 of A and 5 of B in turn\n\n" + mixed_table(mixed)
+                     + f"\n\nExplanations ({served}): the score falls without the top reason for {faithful:.3f} "
+                       f"of {explained} explained items (rec/evaluation/faithfulness.py)")
         (report_dir / "evaluation.md").write_text(table + "\n\n" + scenario + "\n")
         draw_chart(results, report_dir / "evaluation.png")
         draw_diversity_chart(served, diversity, report_dir / "diversity.png")

@@ -85,3 +85,38 @@ def scenario_table(results: dict[str, list[ScenarioRow]]) -> str:
         cells = [f"{results[n][i].share_a:.2f} / {results[n][i].share_b:.2f}" for n in names]
         lines.append(f"| {row.likes_a}, then {row.likes_b} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class MixedRow:
+    """Two interests at once, over the pairs: mean top-10 shares, and how often both got 3 of 10."""
+
+    share_a: float
+    share_b: float
+    both_at_least_3: float
+
+
+def run_mixed(
+    pipeline: RankingPipeline, data: EvalData, counts: np.ndarray, config: InterestConfig, history_length: int,
+    pairs: Sequence[tuple[str, str]] = PAIRS, likes: int = 5,
+) -> MixedRow:
+    """A fresh user likes the `likes` most popular items of A and of B in turn (A, B, A, ...),
+    a minute apart; then their top-10 is ranked."""
+    columns = {str(item): col for col, item in enumerate(data.item_index.ids)}
+    categories = {str(item): cats for item, cats in zip(data.item_index.ids, data.item_categories)}
+    shares = []
+    for a, b in pairs:
+        state, now = InterestState.empty(data.item_vectors.shape[1]), 1_000_000.0
+        liked = zip(most_popular_in(data, counts, a, b, likes), most_popular_in(data, counts, b, a, likes))
+        for item in (i for both in liked for i in both):
+            now += 60.0
+            apply_event(state, item, data.item_vectors[columns[item]], "like", now, config, history_length)
+        shares.append(_share(pipeline, state, categories, (a, b), config.diversity))
+    shares = np.asarray(shares)
+    return MixedRow(float(shares[:, 0].mean()), float(shares[:, 1].mean()), float((shares.min(axis=1) >= 0.3).mean()))
+
+
+def mixed_table(results: dict[str, MixedRow]) -> str:
+    lines = ["| setting | share of A | share of B | both >= 3 of 10 |", "|---|---|---|---|"]
+    lines += [f"| {name} | {r.share_a:.2f} | {r.share_b:.2f} | {r.both_at_least_3:.2f} |" for name, r in results.items()]
+    return "\n".join(lines)

@@ -45,3 +45,19 @@ def test_the_per_event_rule_follows_a_to_b():
     assert by_step[(3, 3)].share_b > by_step[(3, 0)].share_b  # B's likes move it towards B
     table = scenario_table({"rule": rows})
     assert table.splitlines()[2].startswith("| 1, then 0 | ")
+
+
+def test_two_interests_at_once_are_measured_with_and_without_the_merge():
+    from base_config import changed
+    from rec.evaluation.scenarios import mixed_table, run_mixed
+
+    data = _data()
+    counts = train_counts(data, data.split)
+    rows = {}
+    for merge in (1, 2):
+        interest = changed(BASE.interest, multi_interests=merge, blend_focus=0.0)
+        rows[merge] = run_mixed(service_pipeline(data, data.split, interest), data, counts, interest, 200,
+                                pairs=[("A", "B")], likes=3)
+    assert rows[2].both_at_least_3 == 1.0 and min(rows[2].share_a, rows[2].share_b) >= 0.3
+    assert rows[1].both_at_least_3 == 0.0 and max(rows[1].share_a, rows[1].share_b) > 0.7  # without it one takes all
+    assert mixed_table({"merged": rows[2]}).splitlines()[2].startswith("| merged | ")
