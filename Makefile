@@ -12,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live wrk sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval wrk sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ bench: install
 # The live path under load (wrk, bounded: 10 s a point), against a running app.
 bench-live: install wrk
 	PYTHONPATH=. $(PY) scripts/bench_live.py
+
+# Retrieval at 100k and 1M synthetic items, flat against the ANN index (about 10 minutes, 4 GB of memory).
+bench-retrieval: install
+	PYTHONPATH=. $(PY) scripts/bench_retrieval.py
 
 # RecBole 1.2.1's SASRec trained until early stopping on the same split (about
 # an hour on 2 cores). RecBole pins an old Ray, so it gets a virtualenv of its own.

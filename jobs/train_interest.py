@@ -37,7 +37,7 @@ from rec.config import InterestConfig, RecConfig
 from rec.evaluation.harness import EvalData, interest_model_scores, load_eval_data
 from rec.evaluation.metrics import rank_users, summarize
 from rec.registry.encoders import EncoderVersion
-from rec.storage.items_table import write_version
+from rec.storage.items_table import index_if_large, write_version
 from rec.interest.model import InterestEvolutionModel, save_model
 from rec.interest.training import fit_on_split
 
@@ -123,6 +123,7 @@ def train_interest(config: RecConfig, promote: bool = True) -> dict:
         model_tag = f"{config.train.registered_name}/{version}"
         table = write_version(
             config.paths.lancedb_uri, config.train.scoring_table, scoring_rows(catalogue, data, model, model_tag))
+        plan = index_if_large(table, config.embed.index_min_rows)  # as the items table
         interest_registry.publish_scoring_table(
             config.train.registered_name, version, config.train.scoring_table, int(table.version), config.paths)
         promoted, reason = False, "not gated here"
@@ -135,7 +136,7 @@ def train_interest(config: RecConfig, promote: bool = True) -> dict:
         "job": "train_interest", "model_version": model_tag, "promoted": promoted, "gate": reason,
         "epochs": len(history), "train_seconds": round(train_seconds, 1), "valid_NDCG@10": round(valid_ndcg, 4),
         "test": {k: round(v, 4) for k, v in metrics.items()}, "scoring_table_version": int(table.version),
-        "mlflow_run_id": run.info.run_id,
+        "scoring_index": plan.why if plan else "none: scanned exactly", "mlflow_run_id": run.info.run_id,
     }
 
 

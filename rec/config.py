@@ -31,7 +31,10 @@ from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the 
 from rec.interest.model_config import SequenceModelConfig
 
 # Keys that moved: an old config naming one fails with the key to use instead.
-MOVED_KEYS = {("serve", "history_length"): "train.model.max_len (the serving history is the model's)"}
+MOVED_KEYS = {
+    ("serve", "history_length"): "train.model.max_len (the serving history is the model's)",
+    ("embed", "index_partitions"): "the index plan, which follows the table size (rec/storage/vector_index.py)",
+}
 
 
 class _Strict(BaseModel):
@@ -128,7 +131,6 @@ class EmbedJobConfig(_Strict):
     # Popularity comes from this event file (parquet with item_id); None = 0 for every item.
     popularity_events: str | None = None
     index_min_rows: int = Field(ge=0, description="build an ANN index from this size")
-    index_partitions: int | None = None  # None = sqrt(rows) / 4
     fail_after_rows: int | None = Field(None, description="fault injection for tests")
 
 

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from rec.errors import NotReadyError
 from rec.catalog.filters import NO_FILTER, AttributeFilter
 from rec.catalog.schemas import is_valid_category, is_valid_id, table_attributes
+from rec.storage.vector_index import IndexPlan, build_index, has_vector_index, index_plan
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ class ItemStore:
         self.version = int(self.table.version)
         self.dim = self.table.schema.field("vector").type.list_size
         self.attributes = table_attributes(self.table.schema)  # declared attribute columns: name -> kind
+        # How its ANN index is queried, when the job built one (rec/storage/vector_index.py)
+        self.plan = index_plan(self.count(), min_rows=0) if has_vector_index(self.table) else None
         # A pinned version never changes, so its vectors can be cached as they are.
         self._vector_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._vector_cache_size = vector_cache_size
@@ -165,6 +168,8 @@ class ItemStore:
         exclude = set(exclude)
         prefiltered = sorted(exclude)[:MAX_PREFILTER_IDS]
         builder = self.table.search(np.asarray(query, dtype=np.float32)).distance_type("dot")
+        if self.plan is not None:
+            builder = builder.nprobes(self.plan.nprobes).refine_factor(self.plan.refine_factor)
         conditions = [f"item_id NOT IN {sql_string_list(prefiltered)}"] if prefiltered else []
         if categories:
             conditions.append(sql_category_filter(categories))
@@ -206,17 +211,13 @@ def write_version(db_uri: str, table: str, rows: pa.Table | Iterator[pa.RecordBa
     return lancedb.connect(db_uri).create_table(table, data=rows, schema=schema, mode="overwrite")
 
 
-def index_if_large(table: lancedb.table.Table, min_rows: int, partitions: int | None = None) -> bool:
-    """An ANN index (and an item_id index) from `min_rows` rows; smaller tables are scanned
-    exactly, which is faster than any index at that size. Returns whether it indexed."""
-    rows = table.count_rows()
-    if rows < min_rows:
-        return False
-    partitions = partitions or max(1, int(rows**0.5) // 4)
-    log.info("building IVF_HNSW_SQ index over %d rows (%d partitions)", rows, partitions)
-    table.create_index(config=lancedb.index.IvfHnswSq(distance_type="dot", num_partitions=partitions))
-    table.create_scalar_index("item_id", index_type="BTREE")
-    return True
+def index_if_large(table: lancedb.table.Table, min_rows: int) -> IndexPlan | None:
+    """The ANN index from `min_rows` rows (rec/storage/vector_index.py); smaller tables are
+    scanned exactly, which is faster than any index at that size. Returns the plan it built."""
+    plan = index_plan(table.count_rows(), min_rows)
+    if plan is not None:
+        build_index(table, plan)
+    return plan
 
 
 def check_attributes(store: ItemStore, declared: Mapping[str, str]) -> None:
