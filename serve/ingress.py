@@ -3,8 +3,9 @@
 Routes only: parse (the request models in serve/schemas.py validate), read the
 live bundle once (serve/live.py), ask the user's shard for the profile, call
 the ranking pipeline (rec/ranking/), shape the answer. Domain errors become
-HTTP statuses here and in serve/http.py, nowhere else. (No `from __future__
-import annotations` here: FastAPI must see the real types of the route arguments.)
+HTTP statuses here, in serve/item_routes.py (the routes that change the
+catalogue) and in serve/http.py, nowhere else. (No `from __future__ import
+annotations` here: FastAPI must see the real types of the route arguments.)
 """
 
 
@@ -25,7 +26,7 @@ from ray.serve.handle import DeploymentHandle
 from rec.ab.variants import CHAMPION
 from rec.catalog.schemas import ID_PATTERN
 from rec.config import RecConfig
-from rec.errors import ItemConflictError, RecError, UnknownItemError
+from rec.errors import RecError, UnknownItemError
 from rec.ranking.explanations import Reason, query_reasons
 from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
@@ -33,14 +34,14 @@ from rec.ranking.text_interests import texts_to_embed
 from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
 from serve.answers import Recommendations, UserState
 from serve.impressions import ImpressionRecorder
+from serve.item_routes import ItemRoutes
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, EXPLAIN_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersion, LiveVersions
 from serve.metrics import IngressMetrics
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
-    EventIn, EventsAccepted, HiddenItems, ItemIn, ItemsAccepted, ItemVisibility, ReloadResult,
-    StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo, as_batch, distinct_items,
-    problem_responses, query_filters, rank_request,
+    EventIn, EventsAccepted, ReloadResult, StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo,
+    as_batch, problem_responses, query_filters, rank_request,
 )
 from serve.stated_vectors import StatedVectors
 from serve.user_state import UserShards
@@ -70,8 +71,9 @@ def _query(http: Request) -> dict[str, list[str]]:
 
 @serve.deployment  # resources: serve.ingress, set in serve/app.py
 @serve.ingress(api)
-class Ingress:
-    """Routes requests to user shards, the query encoder and the live ranking pipeline."""
+class Ingress(ItemRoutes):
+    """Routes requests to user shards, the query encoder and the live ranking pipeline
+    (the routes that change the catalogue are in serve/item_routes.py)."""
 
     async def __init__(
         self, config: RecConfig, shards: list[DeploymentHandle], query_encoder: DeploymentHandle,
@@ -140,33 +142,6 @@ class Ingress:
         result = await self.shards.apply(events, vectors, live.encoder)
         self.metrics.events(result.accepted, result.duplicates)
         return EventsAccepted(received=len(events), accepted=result.accepted, duplicates=result.duplicates)
-
-    @api.post(
-        "/items", response_model=ItemsAccepted, summary="Add brand-new items, recommendable at once",
-        responses=problem_responses(401, 409, 413, 422, 503),
-    )
-    async def post_items(
-        self, body: ItemIn | list[ItemIn] = Body(...), x_api_key: str | None = Header(None),
-    ) -> ItemsAccepted:
-        """Add one item or a list: each is embedded from its text by the live encoder, logged
-        durably (fsynced) and recommendable at once, before the nightly embed makes it a
-        catalogue item. Re-posting an identical item changes nothing; an item_id already
-        known with other content is a 409."""
-        self._check_key(x_api_key)
-        posted = as_batch(body, "item", self.config.serve.max_items_per_request)
-        items = distinct_items(posted, self.config.catalog)
-        live = await self.versions.current()
-        try:
-            added, _ = await self.new_items.add(items, live, self.versions.pending)
-        except ItemConflictError as exc:
-            raise HTTPException(409, str(exc)) from None
-        except Exception as exc:  # the encoder or the vector table failed before anything was logged
-            log.exception("POST /items failed")
-            raise HTTPException(503, f"items not added, nothing was logged: {exc!r}") from None
-        if added:
-            self.metrics.items_added.inc(len(added))
-        return ItemsAccepted(received=len(posted), added=len(added), duplicates=len(posted) - len(added),
-                             encoder_version=live.encoder.tag)
 
     @api.get(
         "/users/{user_id}/recommendations", response_model=Recommendations, responses=problem_responses(422, 503),
@@ -291,34 +266,6 @@ class Ingress:
         reasons = self._query_reasons(live, ranking, [(Reason(item_id, 0.0), vector)], explain)
         return Recommendations.of(ranking, live.encoder.tag, live.store.version, reasons=reasons,
                                   titles=live.text.titles([item_id]) if explain else None, request_id=request_id)
-
-    @api.post("/items/{item_id}/hide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
-    async def hide_item(
-        self, item_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
-    ) -> ItemVisibility:
-        """Leave the item out of every answer, on every replica from its next request (a recall,
-        a licence ending). Logged durably before the 2xx; POST /items/{id}/unhide undoes it."""
-        return await self._set_hidden(item_id, True, x_api_key)
-
-    @api.post("/items/{item_id}/unhide", response_model=ItemVisibility, responses=problem_responses(401, 404, 422))
-    async def unhide_item(
-        self, item_id: str = Path(pattern=ID_PATTERN), x_api_key: str | None = Header(None),
-    ) -> ItemVisibility:
-        """Recommend a hidden item again."""
-        return await self._set_hidden(item_id, False, x_api_key)
-
-    async def _set_hidden(self, item_id: str, hidden: bool, api_key: str | None) -> ItemVisibility:
-        self._check_key(api_key)
-        live = await self.versions.current()
-        if item_id not in live.text.vectors([item_id]):
-            raise HTTPException(404, f"item_id: {item_id!r} is not in the catalogue")
-        changed = self.hidden.set_hidden(item_id, hidden)  # on the loop, as every read of self.hidden
-        return ItemVisibility(item_id=item_id, hidden=hidden, changed=changed)
-
-    @api.get("/items/hidden", response_model=HiddenItems)
-    async def hidden_items(self) -> HiddenItems:
-        """The items hidden now."""
-        return HiddenItems(items=sorted(self.hidden.refresh()))
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page(self) -> HTMLResponse:
