@@ -117,12 +117,13 @@ def embed_catalog(config: RecConfig) -> dict:
             "job": "embed_catalog", "rows": rows, "items_per_s": round(rows / embed_seconds, 1),
             "embed_duration_s": round(embed_seconds, 2), "duration_s": round(time.perf_counter() - started, 2),
             "table": config.embed.table, "table_version": version,
-            "index": plan.why if plan else f"none: under embed.index_min_rows ({config.embed.index_min_rows}), scanned exactly",
+            "index": plan.why if plan else f"none below embed.index_min_rows ({config.embed.index_min_rows}): exact scans",
             "live_added_items": len(live_added),
             "encoder": encoder.tag, "mlflow_run_id": run.info.run_id,
         }
         mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s", "table_version")})
-        mlflow.set_tags({"encoder_version": encoder.tag, "items_table": config.embed.table, "indexed": str(plan is not None)})
+        mlflow.set_tags({"encoder_version": encoder.tag, "items_table": config.embed.table,
+                         "indexed": str(plan is not None)})
     return summary
 
 

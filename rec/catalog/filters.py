@@ -157,7 +157,8 @@ def _bound(param: str, raw: Any, kind: str) -> float:
         if kind == "int" and not isinstance(value, int) or not math.isfinite(value):
             raise ValueError
     except ValueError:
-        raise InvalidRequestError(f"{param}: must be {'an integer' if kind == 'int' else 'a number'}, got {raw!r}") from None
+        wanted = "an integer" if kind == "int" else "a number"
+        raise InvalidRequestError(f"{param}: must be {wanted}, got {raw!r}") from None
     return value
 
 

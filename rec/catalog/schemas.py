@@ -37,7 +37,8 @@ ATTRIBUTE_NAME_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 def catalog_schema(attributes: Mapping[str, str] | None = None) -> pa.Schema:
     """CATALOG_SCHEMA plus the declared attributes' columns (name -> kind), in name order."""
-    return pa.schema(list(CATALOG_SCHEMA) + [pa.field(n, ATTRIBUTE_TYPES[k]) for n, k in sorted((attributes or {}).items())])
+    declared = [pa.field(name, ATTRIBUTE_TYPES[kind]) for name, kind in sorted((attributes or {}).items())]
+    return pa.schema(list(CATALOG_SCHEMA) + declared)
 
 
 def items_table_schema(dim: int, attributes: Mapping[str, str] | None = None) -> pa.Schema:

@@ -19,7 +19,9 @@ from rec.ranking.pipeline import RankingPipeline
 from rec.ranking.strategies import RankRequest
 
 
-def liked_profile(liked: Mapping[str, tuple[np.ndarray, float]], config: InterestConfig, history_length: int) -> UserProfile:
+def liked_profile(
+    liked: Mapping[str, tuple[np.ndarray, float]], config: InterestConfig, history_length: int,
+) -> UserProfile:
     """A fresh user who liked these items ((vector, time) by id), in order."""
     state = InterestState.empty(len(next(iter(liked.values()))[0]))
     for item, (vector, at) in liked.items():
@@ -42,7 +44,8 @@ def explanation_faithfulness(
         strategy = next(s for s in pipeline.strategies if s.name == ranking.strategy)
         for item, reasons in zip(ranking.items, pipeline.explain(profile, ranking)):
             if reasons:
-                rest = liked_profile({i: v for i, v in liked.items() if i != reasons[0].item_id}, config, history_length)
+                others = {i: v for i, v in liked.items() if i != reasons[0].item_id}
+                rest = liked_profile(others, config, history_length)
                 before, after = (strategy.score_parts([p], [item.item_id])[0][0][0][0] for p in (profile, rest))
                 falls.append(after < before)
     return float(np.mean(falls)) if falls else 0.0, len(falls)

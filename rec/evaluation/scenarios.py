@@ -118,5 +118,6 @@ def run_mixed(
 
 def mixed_table(results: dict[str, MixedRow]) -> str:
     lines = ["| setting | share of A | share of B | both >= 3 of 10 |", "|---|---|---|---|"]
-    lines += [f"| {name} | {r.share_a:.2f} | {r.share_b:.2f} | {r.both_at_least_3:.2f} |" for name, r in results.items()]
+    lines += [f"| {name} | {r.share_a:.2f} | {r.share_b:.2f} | {r.both_at_least_3:.2f} |"
+              for name, r in results.items()]
     return "\n".join(lines)

@@ -134,7 +134,8 @@ class InMemoryItems:
         top = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
         return [
             ScoredItem(items[i].item_id, items[i].title, float(scores[i]), list(items[i].categories),
-                       float(popularity[i]), getattr(items[i], "year", None), tuple(getattr(items[i], "attributes", ())))
+                       float(popularity[i]), getattr(items[i], "year", None),
+                       tuple(getattr(items[i], "attributes", ())))
             for i in top
         ]
 

@@ -34,7 +34,7 @@ class Reason:
 
     item_id: str | None  # a history item, or the item a similar-items query asked about; None = a text
     contribution: float  # the item's score minus its score without this (> 0)
-    text: str | None = None  # the free text (or the interest it names) a text query answered; None = the stated interest
+    text: str | None = None  # a free text (or an interest it names) it answers; None = the stated interest
 
 
 def without_item(profile: UserProfile, item_id: str, vector: np.ndarray | None) -> UserProfile:
