@@ -77,7 +77,7 @@ def test_embed_catalog_yaml_inherits_base(monkeypatch, tmp_path):
     assert child.encoder == base.encoder  # inherited untouched
     assert child.embed.table == base.embed.table == "items"
     assert child.embed.actors == 2
-    assert child.embed.batch_size == 256
+    assert child.embed.batch_size == 1024 and base.embed.batch_size == 256
 
 
 def test_override_applies_and_merges_deeply(tmp_path):
