@@ -41,7 +41,7 @@ def test_a_stated_interest_answers_at_once_then_behaviour_takes_over(either_clie
 
     said = http.get(f"/users/{user}/recommendations", params={"k": 10, "explain": "true"}).json()
     assert said["strategy"] == "interest" and said["n_events"] == 0  # no event yet, not popular items
-    assert all(item["because"] == [{"item_id": None, "title": None, "stated_interest": MONSTERS,
+    assert all(item["because"] == [{"item_id": None, "title": None, "stated_interest": MONSTERS, "text": None,
                                     "contribution": item["because"][0]["contribution"]}] for item in said["items"])
     assert _share(said, "Horror") >= 6, [i["title"] for i in said["items"]]
 
