@@ -58,7 +58,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def table_batches(vectors: np.ndarray, categories: list[list[str]], dim: int):
+def table_batches(vectors: np.ndarray, categories: list[list[str]], dim: int, encoder: str = "bench"):
     ids = np.arange(len(vectors))
     for start in range(0, len(vectors), 50_000):
         end = min(len(vectors), start + 50_000)
@@ -67,7 +67,7 @@ def table_batches(vectors: np.ndarray, categories: list[list[str]], dim: int):
             "item_id": [f"i{i}" for i in ids[start:end]], "title": [f"Item {i}" for i in ids[start:end]],
             "description": pa.nulls(n, pa.string()), "categories": categories[start:end],
             "year": pa.array(1950 + ids[start:end] % 75, pa.int32()), "text": [""] * n,
-            "popularity": pa.array(ids[start:end] % 1000, pa.int64()), "encoder_version": ["bench"] * n,
+            "popularity": pa.array(ids[start:end] % 1000, pa.int64()), "encoder_version": [encoder] * n,
             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors[start:end].ravel(), pa.float32()), dim),
         }, schema=items_table_schema(dim))
 
