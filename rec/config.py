@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rec.catalog.schemas import ATTRIBUTE_NAME_PATTERN, FIXED_COLUMNS
+from rec.ab.config import ABReportConfig, ABTestConfig  # noqa: F401  (the config types are all here)
 from rec.errors import ConfigError
 from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the config types are all here)
 from rec.interest.model_config import SequenceModelConfig
@@ -148,15 +149,6 @@ class QueryEncoderConfig(DeploymentConfig):
     batch_wait_timeout_s: float = Field(ge=0)
 
 
-class ABTestConfig(_Strict):
-    """The live A/B test: the challenger interest model (train.challenger_alias) answers a
-    share of users, chosen by a hash of the user id; every answer is logged as an impression."""
-
-    challenger_share: float = Field(ge=0, le=1, description="0 = the champion answers everyone")
-    salt: str = Field(min_length=1, description="a new salt puts users into variants afresh, for a new test")
-    impressions_flush_s: float = Field(gt=0, description="impressions are written in one batch this often")
-
-
 class ServeConfig(_Strict):
     """Knobs of the live service."""
 
@@ -220,20 +212,6 @@ class NightlyConfig(_Strict):
 
     experiment: str
     serve_url: str | None = None  # the running service to reload at the end; None = none
-
-
-class ABReportConfig(_Strict):
-    """The A/B report (jobs/ab_report.py): attribution, figures per variant, the decision."""
-
-    experiment: str
-    attribution_window_s: float = Field(gt=0, description="an event counts on an answer shown this long before")
-    click_types: list[Literal[EVENT_TYPES]]  # type: ignore[valid-type]
-    conversion_types: list[Literal[EVENT_TYPES]]  # type: ignore[valid-type]
-    metric: Literal["click_through", "conversion", "next_item_hr10"]  # what decides
-    margin: float = Field(ge=0, description="the least absolute lift on `metric` that promotes")
-    alpha: float = Field(gt=0, lt=1, description="the one-sided significance level")
-    min_impressions: int = Field(ge=1, description="per variant, before anything is decided")
-    promote: bool  # move the champion alias to a winning challenger (also: --promote)
 
 
 class RecConfig(_Strict):
