@@ -104,6 +104,11 @@ class AttributeFilter:
 NO_FILTER = AttributeFilter()
 
 
+def attribute_values(item: Any) -> dict[str, Any]:
+    """What holds() reads of an item: its `year` and its declared `attributes` ((name, value) pairs)."""
+    return {"year": getattr(item, "year", None), **dict(getattr(item, "attributes", ()))}
+
+
 def year_range(low: int | None = None, high: int | None = None) -> AttributeFilter:
     """Items from year `low` to `high`."""
     return AttributeFilter((Range("year", low, high),) if low is not None or high is not None else ())

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rec.catalog.filters import NO_FILTER, NUMERIC, AttributeFilter
+from rec.catalog.filters import NO_FILTER, NUMERIC, AttributeFilter, attribute_values
 from rec.storage.items_table import ItemStore, ScoredItem, vector_matrix
 
 
@@ -81,7 +81,7 @@ class InMemoryItems:
         # New arrays, never written in place, the matrix last: a request that holds the old
         # matrix reads the first len(matrix) rows of everything else, all there already.
         self.popularity = np.concatenate([self.popularity, counts[keep]])
-        values = [_attribute_values(items[i]) for i in keep]
+        values = [attribute_values(items[i]) for i in keep]
         self.columns = {name: np.concatenate([column, _column([v.get(name) for v in values], self.attributes[name])])
                         for name, column in self.columns.items()}
         for i in keep:
@@ -162,10 +162,6 @@ def in_memory(store: ItemStore) -> InMemoryItems:
                    for r in rows.drop_columns(["vector"]).to_pylist()],
                   vector_matrix(rows), rows["popularity"].to_numpy(zero_copy_only=False))
     return items
-
-
-def _attribute_values(item: CatalogItem) -> dict[str, Any]:
-    return {"year": getattr(item, "year", None), **dict(getattr(item, "attributes", ()))}
 
 
 def _column(values: list[Any], kind: str) -> np.ndarray:

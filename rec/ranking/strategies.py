@@ -198,5 +198,5 @@ class PopularStrategy:
         return [
             item for item in self.popular
             if item.item_id not in request.exclude and (not wanted or wanted.intersection(item.categories))
-            and request.filters.holds(item.attribute_values())
+            and (not request.filters or request.filters.holds(item.attribute_values()))
         ][:n]

@@ -19,13 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rec.errors import NotReadyError
-from rec.catalog.filters import NO_FILTER, AttributeFilter
+from rec.catalog.filters import NO_FILTER, AttributeFilter, attribute_values
 from rec.catalog.schemas import is_valid_category, is_valid_id, table_attributes
 from rec.storage.vector_index import IndexPlan, build_index, has_vector_index, index_plan
 
 log = logging.getLogger(__name__)
 
 _ITEM_COLUMNS = ["item_id", "title", "categories", "year", "popularity"]
+_CATALOG_FIELDS = ["item_id", "title", "year", "categories", "description"]
 # Longest exclusion list sent to LanceDB as a prefilter; older seen items are
 # removed after the query from an over-fetched result instead.
 MAX_PREFILTER_IDS = 2000
@@ -45,7 +46,7 @@ class ScoredItem:
 
     def attribute_values(self) -> dict[str, Any]:
         """What an AttributeFilter reads: year and the declared attributes."""
-        return {"year": self.year, **dict(self.attributes)}
+        return attribute_values(self)
 
 
 def sql_string_list(values: Collection[str]) -> str:
@@ -151,11 +152,12 @@ class ItemStore:
         rows = (
             self.table.search()
             .where(f"item_id IN {sql_string_list(sorted(set(item_ids)))}")
-            .select(["item_id", "title", "year", "categories", "description", *self.attributes])
+            .select([*_CATALOG_FIELDS, *self.attributes])
             .limit(len(set(item_ids)))
             .to_arrow()
         )
-        return {row["item_id"]: {**row, "attributes": {n: row.pop(n) for n in self.attributes}}
+        return {row["item_id"]: {**{f: row[f] for f in _CATALOG_FIELDS},
+                                 "attributes": {n: row[n] for n in self.attributes}}
                 for row in rows.to_pylist()}
 
     def search(
