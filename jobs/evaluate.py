@@ -45,6 +45,7 @@ from rec.interest.training import fit_on_split  # noqa: E402
 from rec.evaluation.splits import LeaveOneOutSplit  # noqa: E402
 
 log = logging.getLogger(__name__)
+Served = tuple[str, "InterestEvolutionModel | None"]  # what serve ranks with: its name, the champion or None
 TARGETS = {"NDCG@10": 0.13, "HR@10": 0.23}
 
 
@@ -107,7 +108,7 @@ def draw_chart(results: dict[str, dict[str, float]], path: Path) -> None:
     plt.close(fig)
 
 
-def served_model(config: RecConfig, data: EvalData) -> tuple[str, InterestEvolutionModel | None]:
+def served_model(config: RecConfig, data: EvalData) -> Served:
     """The champion interest model when it was trained on these items (what serve ranks with), else None."""
     version = resolve_interest_model(config.train.registered_name, config.train.champion_alias, config.paths)
     if version is not None and read_item_ids(version.model_dir) == data.item_index.ids.tolist():
@@ -115,41 +116,42 @@ def served_model(config: RecConfig, data: EvalData) -> tuple[str, InterestEvolut
     return "per-event rule", None
 
 
-def scenario_results(config: RecConfig, data: EvalData) -> dict[str, list[ScenarioRow]]:
+def scenario_results(config: RecConfig, data: EvalData, served: Served) -> dict[str, list[ScenarioRow]]:
     """The interest-following scenarios (rec/evaluation/scenarios.py) for what is served
     (the champion through the service's pipeline, when there is one) and the per-event rule."""
     counts = train_counts(data, data.split)
     pipelines = {"per-event rule": service_pipeline(data, data.split, config.interest)}
-    name, model = served_model(config, data)
+    name, model = served
     if model is not None:
         pipelines = {f"served: {name}": service_pipeline(data, data.split, config.interest, model), **pipelines}
     return {name: run_scenarios(pipeline, data, counts, config.interest, config.history_length)
             for name, pipeline in pipelines.items()}
 
 
-def mixed_interest_results(config: RecConfig, data: EvalData) -> dict[str, MixedRow]:
+def mixed_interest_results(config: RecConfig, data: EvalData, served: Served) -> dict[str, MixedRow]:
     """Two interests at once (run_mixed), as served and with the multi-interest merge on."""
-    counts, (_, model) = train_counts(data, data.split), served_model(config, data)
+    counts, (_, model) = train_counts(data, data.split), served
     settings = {f"served (multi_interests {config.interest.multi_interests})": config.interest}
     if config.interest.multi_interests == 1:
-        settings["multi_interests 3"] = InterestConfig.model_validate({**config.interest.model_dump(), "multi_interests": 3})
+        settings["multi_interests 3"] = InterestConfig.model_validate(
+            {**config.interest.model_dump(), "multi_interests": 3})
     return {name: run_mixed(service_pipeline(data, data.split, interest, model), data, counts, interest,
                             config.history_length) for name, interest in settings.items()}
 
 
-def faithfulness_result(config: RecConfig, data: EvalData) -> tuple[float, int]:
+def faithfulness_result(config: RecConfig, data: EvalData, served: Served) -> tuple[float, int]:
     """The share of explained items whose score falls without their top reason, as served."""
-    counts, (_, model) = train_counts(data, data.split), served_model(config, data)
+    counts, (_, model) = train_counts(data, data.split), served
     ids = [str(i) for i in data.item_index.ids]
     popular = [ids[c] for c in np.argsort(-counts, kind="stable")]
     return explanation_faithfulness(service_pipeline(data, data.split, config.interest, model),
                                     dict(zip(ids, data.item_vectors)), popular, config.interest, config.history_length)
 
 
-def diversity_results(config: RecConfig, data: EvalData) -> tuple[str, list[DiversityRow]]:
+def diversity_results(config: RecConfig, data: EvalData, served: Served) -> tuple[str, list[DiversityRow]]:
     """The served ranking at each diversity (rec/evaluation/diversity.py): the champion through
     the service's pipeline when there is one, else the per-event rule; (its name, the rows)."""
-    name, model = served_model(config, data)
+    name, model = served
     if model is not None:
         return name, diversity_curve(
             lambda interest: interest_model_scores(model, data, data.split, True, interest), data, config.interest)
@@ -205,7 +207,8 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
                 mlflow.log_metrics(mlflow_safe(results[name]))
             log.info("%s: %s (%.1fs)", name, results[name], time.perf_counter() - model_started)
         table = markdown_table(results)
-        scenarios = scenario_results(config, data)
+        champion = served_model(config, data)  # loaded once for every row of what is served
+        scenarios = scenario_results(config, data, champion)
         for name, rows in scenarios.items():
             key = re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
             mlflow.log_metrics({f"scenario_{key}_{r.likes_a}A_{r.likes_b}B_share_{'B' if r.likes_b else 'A'}":
@@ -220,13 +223,13 @@ def evaluate(config: RecConfig, extra: dict[str, ModelFactory] | None = None) ->
         if new_users:
             scenario += ("\n\nNew users (held out of training; seeds " + str(config.evaluate.new_user_seeds)
                          + "): NDCG@10 of event k + 1 from the first k\n\n" + new_user_table(new_users))
-        served, diversity = diversity_results(config, data)
+        served, diversity = diversity_results(config, data, champion)
         mlflow.log_metrics({f"diversity_{r.diversity:g}_{key}": value for r in diversity for key, value in
                             (("NDCG_at_10", r.ndcg), ("intra_list_diversity", r.intra_list), ("novelty", r.novelty))})
         scenario += (f"\n\nDiversity ({served}, test split; rec/evaluation/diversity.py)\n\n"
                      + diversity_table(diversity))
-        mixed = mixed_interest_results(config, data)
-        faithful, explained = faithfulness_result(config, data)
+        mixed = mixed_interest_results(config, data, champion)
+        faithful, explained = faithfulness_result(config, data, champion)
         mlflow.log_metrics({"explanation_faithfulness": faithful,
                             **{f"mixed_{re.sub(r'[^A-Za-z0-9]+', '_', n).strip('_')}_both_3_of_10": r.both_at_least_3
                                for n, r in mixed.items()}})
