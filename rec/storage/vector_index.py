@@ -3,12 +3,12 @@ and every reader that queries it agree without storing anything beside the table
 
 Below `min_rows` a table gets no index: an exact scan (in memory, or LanceDB's flat scan)
 is faster at that size than any index, and exact. From there, IVF with scalar-quantised
-vectors (IVF_SQ): k-means partitions of about `rows_per_partition` rows, a query scans
-the `nprobes` nearest partitions by int8 distances, and the best `k x refine_factor`
-are re-scored with the full vectors, so the order within the top-k is exact. Chosen
-over IVF_PQ (recall 0.27 at 1M without refine, docs/performance.md) and IVF_HNSW_SQ
-(an HNSW graph per partition: builds many times slower on two cores for little gain at
-this recall); the benchmark (scripts/bench_retrieval.py) prints what each setting gives.
+vectors (IVF_SQ): k-means partitions (index_plan), a query scans the `nprobes` nearest
+partitions by int8 distances, and the best `k x refine_factor` are re-scored with the
+full vectors, so the order within the top-k is exact. Chosen over IVF_PQ (recall 0.27
+at 1M without refine, shared/anchors/performance.md) and IVF_HNSW_SQ (108 s to build
+at 100k in the anchors, against 3 s for IVF_SQ here). `make bench-retrieval`
+(scripts/bench_retrieval.py) measures the plan at 100k and 1M rows.
 """
 
 from __future__ import annotations
