@@ -8,6 +8,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 
 import numpy as np
 from ray import serve
@@ -20,6 +21,7 @@ from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
 from rec.interest.shard import ApplyResult, IncomingEvent, UserForgotten, UserProfile, UserShard, shard_of
 from rec.storage.stated_interests import StatedInterest
+from serve.coalesce import Coalescer, runs_of
 from serve.metrics import shard_rebuild_histogram
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,20 @@ class UserShardDeployment:
         """Log the events once and fold them into every version held; `vectors` are `live`'s."""
         return self.state.apply(events, vectors, self._hold(live))
 
+    async def apply_requests(
+        self, requests: Sequence[Sequence[IncomingEvent]], vectors: dict[str, np.ndarray],
+        live: EncoderVersion | None = None,
+    ) -> list[ApplyResult]:
+        """`apply` of several requests at once, with one fsync (the ingress coalesces them)."""
+        return self.state.apply_requests(requests, vectors, self._hold(live))
+
     async def profile(self, user_id: str, live: EncoderVersion | None = None) -> UserProfile:
         """The user's state in `live`'s vector space; the profile names the version."""
         return self.state.profile(user_id, self._hold(live))
+
+    async def profiles(self, user_ids: Sequence[str], live: EncoderVersion | None = None) -> list[UserProfile]:
+        tag = self._hold(live)
+        return [self.state.profile(user_id, tag) for user_id in user_ids]
 
     async def state_interest(self, user_id: str, text: str) -> StatedInterest:
         """Log the user's stated interest durably and hold it ("" clears it)."""
@@ -96,10 +109,17 @@ class UserShardDeployment:
 
 
 class UserShards:
-    """The user shards as one: each call goes to the shard that owns the user."""
+    """The user shards as one: each call goes to the shard that owns the user.
+
+    Events and profiles are coalesced per shard (serve/coalesce.py): the asks made while
+    a call to the shard is on its way go in its next call, so under load one hop, and for
+    events one fsync, serves many requests. An ask is sent after every earlier one, so an
+    acknowledged event is in every profile asked for after its ack (read your writes)."""
 
     def __init__(self, handles: Sequence[DeploymentHandle]) -> None:
         self.handles = list(handles)
+        self._events = [Coalescer(partial(_send_events, h)) for h in self.handles]
+        self._profiles = [Coalescer(partial(_send_profiles, h)) for h in self.handles]
 
     def __len__(self) -> int:
         return len(self.handles)
@@ -115,13 +135,13 @@ class UserShards:
         for event in events:
             by_shard[shard_of(event.user_id, len(self.handles))].append(event)
         results = await asyncio.gather(*(
-            self.handles[shard].apply.remote(batch, {e.item_id: vectors[e.item_id] for e in batch}, live)
+            self._events[shard].ask((batch, {e.item_id: vectors[e.item_id] for e in batch}, live))
             for shard, batch in by_shard.items()
         ))
         return ApplyResult(sum(r.accepted for r in results), sum(r.duplicates for r in results))
 
     async def profile(self, user_id: str, live: EncoderVersion) -> UserProfile:
-        return await self.of(user_id).profile.remote(user_id, live)
+        return await self._profiles[shard_of(user_id, len(self.handles))].ask((user_id, live))
 
     async def state_interest(self, user_id: str, text: str) -> StatedInterest:
         return await self.of(user_id).state_interest.remote(user_id, text)
@@ -135,3 +155,19 @@ class UserShards:
     async def prepare(self, live: EncoderVersion) -> None:
         """Every shard holds `live`'s user states (rebuilt from the log if it did not)."""
         await asyncio.gather(*(shard.prepare.remote(live) for shard in self.handles))
+
+
+async def _send_events(shard: DeploymentHandle, asks: list[tuple]) -> list[ApplyResult]:
+    """One call per run of asks for one encoder version (all of them, but during a swap)."""
+    results: list[ApplyResult] = []
+    for run in runs_of(asks, lambda ask: (ask[2].tag, ask[2].items_table_version)):
+        vectors = {item: vector for _, found, _ in run for item, vector in found.items()}
+        results += await shard.apply_requests.remote([events for events, _, _ in run], vectors, run[0][2])
+    return results
+
+
+async def _send_profiles(shard: DeploymentHandle, asks: list[tuple[str, EncoderVersion]]) -> list[UserProfile]:
+    profiles: list[UserProfile] = []
+    for run in runs_of(asks, lambda ask: (ask[1].tag, ask[1].items_table_version)):
+        profiles += await shard.profiles.remote([user_id for user_id, _ in run], run[0][1])
+    return profiles

@@ -226,12 +226,23 @@ class UserShard:
         already seen (same user and event_id) are skipped, so a client may
         safely resend a batch whose ack it never received.
         """
-        unseen, keys = [], set()
-        for event in events:
-            key = (event.user_id, event.event_id)
-            if key not in self.event_keys and key not in keys:
-                keys.add(key)
-                unseen.append(event)
+        return self.apply_requests([events], vectors, encoder_version)[0]
+
+    def apply_requests(
+        self, requests: Sequence[Sequence[IncomingEvent]], vectors: dict[str, np.ndarray],
+        encoder_version: str | None = None,
+    ) -> list[ApplyResult]:
+        """`apply` of several requests' events in order, with one append (group commit: one
+        fsync for all of them); an event_id a request repeats from an earlier one is its duplicate."""
+        unseen, accepted, keys = [], [], set()
+        for events in requests:
+            before = len(unseen)
+            for event in events:
+                key = (event.user_id, event.event_id)
+                if key not in self.event_keys and key not in keys:
+                    keys.add(key)
+                    unseen.append(event)
+            accepted.append(len(unseen) - before)
         # Everything that can fail happens before the append: once an event is
         # logged, every space held takes it.
         target = self._space(encoder_version)
@@ -248,7 +259,7 @@ class UserShard:
         for space, found in space_vectors:
             for event in logged:
                 fold_event(space.states, event, found, space.dim, self.config, self.history_length)
-        return ApplyResult(accepted=len(unseen), duplicates=len(events) - len(unseen))
+        return [ApplyResult(n, len(events) - n) for n, events in zip(accepted, requests)]
 
     def profile(self, user_id: str, encoder_version: str | None = None) -> UserProfile:
         """The user's interest and history in one space (None = the most recently

@@ -112,6 +112,22 @@ def test_apply_dedupes_across_batches(shard_factory):
     assert len(list(read_log(shard.writer.path))) == 2  # nothing logged twice
 
 
+def test_apply_requests_logs_several_requests_with_one_append_and_answers_each(shard_factory):
+    user, other = _users_of(0, 2, 2)
+    shard = shard_factory()
+    appends = []
+    append = shard.writer.append
+    shard.writer.append = lambda events: (appends.append(len(events)), append(events))
+    results = shard.apply_requests(
+        [[_ev("e1", user, "m1"), _ev("e2", user, "m2")], [_ev("e2", user, "m2"), _ev("e3", other, "m3")], []],
+        VECTORS,
+    )
+    assert [(r.accepted, r.duplicates) for r in results] == [(2, 0), (1, 1), (0, 0)]
+    assert appends == [3]  # one fsync for the three requests (group commit)
+    assert [e.event_id for e in read_log(shard.writer.path)] == ["e1", "e2", "e3"]
+    assert (shard.profile(user).n_events, shard.profile(other).n_events) == (2, 1)
+
+
 def test_same_event_id_for_two_users_is_not_a_duplicate(shard_factory):
     u1, u2 = _users_of(0, 2, 2)
     shard = shard_factory()
