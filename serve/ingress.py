@@ -38,6 +38,7 @@ from serve.item_routes import ItemRoutes
 from serve.http import CATEGORY_QUERY, DIVERSITY_QUERY, EXPLAIN_QUERY, OFFSET_QUERY, YEAR_MAX_QUERY, YEAR_MIN_QUERY, api
 from serve.live import LiveVersion, LiveVersions
 from serve.metrics import IngressMetrics
+from serve.model_passes import ModelPasses
 from serve.new_items import NewItemPlacer
 from serve.schemas import (
     EventIn, EventsAccepted, ReloadResult, StatedInterestIn, StatedInterestOut, TextQuery, UserDeleted, VersionInfo,
@@ -87,6 +88,7 @@ class Ingress(ItemRoutes):
         await self.versions.start()
         self.impressions = ImpressionRecorder(config)
         self.impressions.start()
+        self.model_passes = ModelPasses()  # concurrent requests share the model's forward pass
 
     def __del__(self) -> None:  # Serve calls it when the replica shuts down: write the last impressions
         if hasattr(self, "impressions"):
@@ -171,6 +173,7 @@ class Ingress(ItemRoutes):
             raise HTTPException(503, f"user state of {profile.encoder_version}, not the live {live.encoder.tag}")
         profile = await self.stated.attach(profile, live.encoder)
         variant, bundle = live.variant_for(user_id)  # the A/B test's variant (serve.ab): one per user
+        await self.model_passes.prefetch(bundle.pipeline, profile)
         ranking = bundle.pipeline.recommend(profile, request)
         shown = dict(request_id=self._answered("user", ranking, started, bundle, request, user_id, variant),
                      variant=variant)

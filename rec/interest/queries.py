@@ -11,6 +11,8 @@ import torch
 from rec.interest.model import InterestEvolutionModel, load_model
 from rec.registry.interest_models import read_item_ids
 
+PREFETCH_LIMIT = 1024  # prefetched queries kept at most (one a request that failed never took)
+
 
 class ModelQueries:
     """Recent history -> the model -> a query vector (D,) for the model's scoring vectors."""
@@ -20,6 +22,7 @@ class ModelQueries:
         with torch.no_grad():
             self.item_table = model.item_table()  # (N, D): fixed while serving, computed once
         self.index = {item_id: i for i, item_id in enumerate(item_ids)}
+        self._prefetched: dict[tuple, np.ndarray | None] = {}
 
     @classmethod
     def from_dir(cls, model_dir: str | Path) -> ModelQueries:
@@ -48,7 +51,19 @@ class ModelQueries:
         than the model) are left out of the history: the model reads item indices, so it
         cannot take their projected vectors as input. They are still candidates.
         """
+        key = (tuple(recent_items), tuple(recent_timestamps))
+        if key in self._prefetched:
+            return self._prefetched.pop(key)
         return self.query_vectors([(recent_items, recent_timestamps)])[0]
+
+    def prefetch(self, histories: Sequence[tuple[Sequence[str], Sequence[float]]]) -> None:
+        """query_vectors of these histories in one batched pass, each kept for the one
+        query_vector call that asks for it next: the service computes the queries of its
+        concurrent requests together (a pass of 8 costs about 2 of 1)."""
+        for (items, times), vector in zip(histories, self.query_vectors(histories)):
+            self._prefetched[(tuple(items), tuple(times))] = vector
+        while len(self._prefetched) > PREFETCH_LIMIT:
+            del self._prefetched[next(iter(self._prefetched))]
 
     def query_vectors(
         self, histories: Sequence[tuple[Sequence[str], Sequence[float]]],

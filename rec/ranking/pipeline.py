@@ -70,6 +70,13 @@ class RankingPipeline:
                 return Ranking(strategy.name, ranked[request.offset:], strategy.version)
         raise LookupError("no strategy answered: the pipeline needs one that always does (popular)")
 
+    def prefetch(self, profiles: Sequence[UserProfile]) -> None:
+        """Compute together what the strategies can for these profiles' recommend calls to come
+        (the interest model's forward pass): the service's concurrent requests share it."""
+        for strategy in self.strategies:
+            if hasattr(strategy, "prefetch"):
+                strategy.prefetch(profiles)
+
     def explain(self, profile: UserProfile, ranking: Ranking, recent: int = 10) -> list[tuple[Reason, ...]]:
         """Each item's reasons in `ranking` (recommend's answer for `profile`): the recent items
         and stated interest without which the answering strategy would score it lower

@@ -81,6 +81,10 @@ class InterestModelStrategy:
     def retrieve(self, profile: UserProfile, request: RankRequest, n: int) -> list[ScoredItem] | None:
         return self.blended(profile, request, n, self.blend_weight(profile))
 
+    def prefetch(self, profiles: Sequence[UserProfile]) -> None:
+        """The model's queries for these profiles in one pass, for the retrieve calls to come."""
+        self.queries.prefetch([(p.recent_items, p.recent_timestamps) for p in profiles])
+
     def blended(self, profile: UserProfile, request: RankRequest, n: int, weight: float) -> list[ScoredItem] | None:
         """The best `n` by z(model score) + weight * z(cosine of profile.interest); None when
         the model knows no item of the history."""

@@ -39,3 +39,20 @@ def test_query_vector_reads_the_known_items_of_the_history():
     expected = model.user_vectors([np.array([0, 2])], [np.array([0.0, 10.0])])[0]
     np.testing.assert_allclose(with_unknown, expected, atol=1e-6)
     assert queries.dim == model.item_vectors().shape[1] and queries.knows("e") and not queries.knows("z")
+
+
+def test_prefetched_queries_are_those_computed_alone_and_each_is_taken_once():
+    queries = ModelQueries(_model(), ["a", "b", "c", "d", "e"])
+    histories = [(("a", "b"), (0.0, 1.0)), (("c", "d", "e"), (0.0, 2.0, 9.0)), (("unknown",), (0.0,))]
+    alone = [queries.query_vector(*history) for history in histories]
+    queries.prefetch(histories)
+    calls = []
+    batched = queries.query_vectors
+    queries.query_vectors = lambda h: (calls.append(len(h)), batched(h))[1]
+    prefetched = [queries.query_vector(*history) for history in histories]
+    assert calls == []  # every one was ready
+    np.testing.assert_allclose(prefetched[0], alone[0], atol=1e-6)
+    np.testing.assert_allclose(prefetched[1], alone[1], atol=1e-6)
+    assert prefetched[2] is None and alone[2] is None
+    queries.query_vector(*histories[0])
+    assert calls == [1]  # taken once: the next call computes it again
