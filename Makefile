@@ -68,7 +68,7 @@ replay: install
 bench: install
 	$(REC) bench
 
-# The live path under load (wrk, bounded: 10 s a point), against a running app.
+# The live path under load (wrk, bounded: 10 s a point, 3 rounds: about 6 minutes), against a running app.
 bench-live: install wrk
 	PYTHONPATH=. $(PY) scripts/bench_live.py
 
