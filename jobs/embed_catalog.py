@@ -27,17 +27,21 @@ import ray
 import mlflow
 
 from jobs.cli import run_config_job
-from jobs.udfs import EmbedItems
+from jobs.udfs import EmbedItems, write_fragment_batch
 from rec.registry import encoders as registry
 from rec.catalog.files import catalog_format, catalog_item_ids, normalize_catalog
 from rec.config import RecConfig
 from rec.encoding.batch import duplicate_ids, popularity_counts
 from rec.errors import DataError
-from rec.storage.items_table import index_if_large, write_version
+from rec.storage.items_table import commit_fragments, ensure_table, index_if_large, lance_dataset_uri
 from rec.storage.new_item_log import items_to_embed, new_items_catalog
 from rec.catalog.schemas import items_table_schema
 
 log = logging.getLogger(__name__)
+
+# Rows a write task gathers before it writes a fragment (384-d: about 100 MB), so a
+# large catalogue is a few large fragments, not one per actor call.
+ROWS_PER_FRAGMENT = 65_536
 
 
 def read_catalog_dataset(
@@ -96,14 +100,22 @@ def embed_catalog(config: RecConfig) -> dict:
         )
         embed_started = time.perf_counter()
         dim = _encoder_dim(encoder.model_dir)
-        # Batches stream to the driver and into one LanceDB write that commits
-        # a single new table version at the end; an error before that leaves
-        # the table as it was.
-        table = write_version(
-            config.paths.lancedb_uri, config.embed.table,
-            iter(embedded.iter_batches(batch_format="pyarrow", batch_size=None)),
-            items_table_schema(dim, config.catalog.filterable),
-        )
+        # Write tasks on the workers take the encoder actors' rows and write them as the
+        # new table version's fragments; the driver gets only the fragments' descriptions
+        # and commits them once, at the end (a single new version: an error before that
+        # leaves the table as it was). It never holds the rows, so its memory does not
+        # grow with the catalogue.
+        schema = items_table_schema(dim, config.catalog.filterable)
+        ensure_table(config.paths.lancedb_uri, config.embed.table, schema)
+        fragments = embedded.map_batches(
+            write_fragment_batch, batch_format="pyarrow", batch_size=ROWS_PER_FRAGMENT,
+            fn_kwargs={"dataset_uri": lance_dataset_uri(config.paths.lancedb_uri, config.embed.table),
+                       "schema": schema},
+        ).take_all()
+        if not fragments:
+            raise DataError(f"no rows were embedded from {config.catalog.path}: the table is unchanged")
+        table = commit_fragments(config.paths.lancedb_uri, config.embed.table, [f["fragment"] for f in fragments],
+                                 schema)
         embed_seconds = time.perf_counter() - embed_started
         rows = table.count_rows()
         plan = index_if_large(table, config.embed.index_min_rows)

@@ -9,6 +9,7 @@ import pyarrow as pa
 from rec.config import CatalogConfig, EncoderConfig
 from rec.encoding.batch import embed_items
 from rec.encoding.encoder import TextEncoder
+from rec.storage.items_table import write_fragments
 
 
 class EmbedItems:
@@ -31,3 +32,9 @@ class EmbedItems:
         out = embed_items(batch, self.encoder, self.catalog_config, self.popularity, self.encoder_tag)
         self.rows_done += out.num_rows
         return out
+
+
+def write_fragment_batch(rows: pa.Table, dataset_uri: str, schema: pa.Schema) -> pa.Table:
+    """A Ray Data task: write these embedded rows as fragments of the new table version;
+    only the fragments' descriptions go on, to the driver that commits them."""
+    return pa.table({"fragment": write_fragments(rows, dataset_uri, schema)})

@@ -1,6 +1,7 @@
 """The nightly embed job against a plain loop, on a synthetic catalogue of long descriptions.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_embed.py [--items 20000] [--words 40 60]
+        [--max-length N] [--no-plain]
 
 Writes a catalogue of `--items` items, each a title and a description of 40-60 words
 drawn from the encoder's own vocabulary (whole English words), into a scratch REC_HOME.
@@ -10,7 +11,9 @@ Then, in this one run:
   included (the encoder is registered in MLflow first, as it is long before a real night);
 - a plain single-process loop with the same model, texts, batch size and total threads
   (actors x threads), nothing else.
-Prints both, the ratio, the driver's peak RSS, and last:
+Prints both, the ratio, the driver's memory before the job and its peak during it
+(the rows go from the workers into the table's fragments, never through the driver,
+so the peak should not grow with `--items`), and last:
 `embed: ray R items/s, plain P items/s, ratio X`.
 """
 
@@ -18,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -54,11 +57,37 @@ def synthetic_catalogue(items: int, words: tuple[int, int], seed: int = 0) -> pa
     })
 
 
+class DriverMemory:
+    """This process's resident memory before a block and its peak during it (sampled every 50 ms):
+    what the job itself adds, apart from the catalogue this script builds first."""
+
+    def __enter__(self) -> DriverMemory:
+        self.before_gb = self.peak_gb = _rss_gb()
+        self.done = threading.Event()
+        self.sampler = threading.Thread(target=self._sample, daemon=True)
+        self.sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.05):
+            self.peak_gb = max(self.peak_gb, _rss_gb())
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.sampler.join()
+
+
+def _rss_gb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", default="configs/embed_catalog.yaml", help="the job's config (encoder, embed)")
     parser.add_argument("--items", type=int, default=20_000, help="synthetic catalogue size")
     parser.add_argument("--words", type=int, nargs=2, default=[40, 60], help="description length, min and max words")
+    parser.add_argument("--max-length", type=int, help="encoder.max_length instead of the config's (say so)")
+    parser.add_argument("--no-plain", action="store_true", help="the job alone: its time and the driver's memory")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="bench-embed-"))
     try:
@@ -69,6 +98,7 @@ def main() -> None:
             "inherit": str(Path(args.config).resolve()), "paths": {"home": str(home)},
             "catalog": {"path": str(catalogue), "text_template": TEMPLATE},
             "embed": {"popularity_events": None},
+            **({"encoder": {"max_length": args.max_length}} if args.max_length else {}),
         }))
         config = load_config(path)
         texts = catalog_texts(read_catalog(catalogue), config.catalog)
@@ -85,13 +115,16 @@ def main() -> None:
         ensure_encoder(config.encoder, config.paths)  # registered long before a real night's run
         init_ray()
         started = time.perf_counter()
-        summary = embed_catalog(config)
+        with DriverMemory() as memory:
+            summary = embed_catalog(config)
         ray_s = time.perf_counter() - started
-        rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
         import ray
 
         ray.shutdown()
-
+        if args.no_plain:
+            print(f"\n| Ray Data job | {ray_s:.1f} s | {args.items / ray_s:.1f} items/s |")
+            print(f"driver RSS {memory.before_gb:.2f} GB before the job, peak {memory.peak_gb:.2f} GB during it")
+            return
         torch.set_num_threads(threads)
         encoder = TextEncoder(default_model_dir(), config.encoder.model_copy(update={"torch_threads": threads}))
         started = time.perf_counter()
@@ -104,7 +137,7 @@ def main() -> None:
     print(f"| Ray Data job (start-up, write and commit included) | {ray_s:.1f} | {ray_rate:.1f} |")
     print(f"| the job's own embed phase (its summary) | {summary['embed_duration_s']:.1f} | {summary['items_per_s']:.1f} |")
     print(f"| plain loop, {threads} threads | {plain_s:.1f} | {plain_rate:.1f} |")
-    print(f"\ndriver peak RSS {rss_gb:.2f} GB")
+    print(f"\ndriver RSS {memory.before_gb:.2f} GB before the job, peak {memory.peak_gb:.2f} GB during it")
     print(f"embed: ray {ray_rate:.1f} items/s, plain {plain_rate:.1f} items/s, ratio {ray_rate / plain_rate:.2f}")
 
 

@@ -7,10 +7,12 @@ two encoders while a nightly job writes the next version.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lancedb
@@ -211,6 +213,51 @@ def write_version(db_uri: str, table: str, rows: pa.Table | Iterator[pa.RecordBa
     leaves the table, and every reader pinned to a version of it, as it was.
     """
     return lancedb.connect(db_uri).create_table(table, data=rows, schema=schema, mode="overwrite")
+
+
+def lance_dataset_uri(db_uri: str, table: str) -> str:
+    """Where LanceDB keeps `table` of the database at `db_uri` (a local folder made absolute,
+    since workers need not share the driver's working directory; an object-store URI as is)."""
+    base = db_uri if "://" in db_uri else str(Path(db_uri).resolve())
+    return f"{base.rstrip('/')}/{table}.lance"
+
+
+def write_fragments(rows: pa.Table, dataset_uri: str, schema: pa.Schema) -> list[str]:
+    """Write `rows` as data files of the Lance dataset at `dataset_uri` (ensure_table first),
+    outside any version yet; returns the fragments (as JSON) for `commit_fragments` to make part of one."""
+    from lance.fragment import write_fragments as write
+
+    # mode "overwrite": the files take the field ids of `schema` itself, as the Overwrite commit
+    # does, not those of the table's current schema (which another column set would shift).
+    written = write(rows.select(schema.names).cast(schema), dataset_uri, schema=schema, mode="overwrite",
+                    data_storage_version="stable")
+    return [json.dumps(f.to_json()) for f in written]
+
+
+def ensure_table(db_uri: str, table: str, schema: pa.Schema) -> None:
+    """Make `table` (empty: a version no pointer names) unless it exists: fragments are
+    written into an existing table's folder, and LanceDB must have made the table."""
+    db = lancedb.connect(db_uri)
+    if table not in db.list_tables().tables:
+        db.create_table(table, schema=schema)
+
+
+def commit_fragments(db_uri: str, table: str, fragments: Sequence[str], schema: pa.Schema) -> lancedb.table.Table:
+    """Make the written `fragments` the whole of one new version of `table`, in one commit:
+    readers see the old version or the new one, never a part."""
+    import lance
+    from lance.fragment import FragmentMetadata
+
+    db = lancedb.connect(db_uri)
+    operation = lance.LanceOperation.Overwrite(schema, [FragmentMetadata.from_json(f) for f in fragments])
+    lance.LanceDataset.commit(lance_dataset_uri(db_uri, table), operation, read_version=table_version(db_uri, table))
+    return db.open_table(table)
+
+
+def table_version(db_uri: str, table: str) -> int | None:
+    """The latest version of `table`, None when there is no such table yet."""
+    db = lancedb.connect(db_uri)
+    return int(db.open_table(table).version) if table in db.list_tables().tables else None
 
 
 def index_if_large(table: lancedb.table.Table, min_rows: int) -> IndexPlan | None:

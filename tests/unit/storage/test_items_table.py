@@ -230,3 +230,25 @@ def test_declared_attributes_are_read_with_every_item_and_checked_before_serving
         check_attributes(store, {"runtime": "int", "language": "string"})
     with pytest.raises(NotReadyError, match="runtime"):
         check_attributes(store, {"runtime": "string"})  # declared as another kind
+
+
+def test_fragments_written_apart_become_one_new_version_even_with_other_columns(db_uri):
+    """The embed job's write: workers write fragments, the driver commits them once. Here the
+    new version declares an attribute the old one lacks, which shifts Lance's field ids."""
+    before = ItemStore(db_uri, "items")
+    rows = item_rows(VECTORS, encoder="text-encoder/2",
+                     attributes={"runtime": ("int", list(range(100, 100 + len(IDS))))})
+    uri = rec.storage.items_table.lance_dataset_uri(db_uri, "items")
+    rec.storage.items_table.ensure_table(db_uri, "items", rows.schema)
+    half = rows.num_rows // 2
+    fragments = [*rec.storage.items_table.write_fragments(rows.slice(0, half), uri, rows.schema),
+                 *rec.storage.items_table.write_fragments(rows.slice(half), uri, rows.schema)]
+    assert before.version == ItemStore(db_uri, "items").version  # nothing is visible before the commit
+    table = rec.storage.items_table.commit_fragments(db_uri, "items", fragments, rows.schema)
+    after = ItemStore(db_uri, "items")
+    assert after.version == table.version == before.version + 1 and table.count_rows() == len(IDS)
+    assert after.encoder_version() == "text-encoder/2" and after.attributes == {"runtime": "int"}
+    vectors = after.vectors(IDS)
+    for item_id in IDS:
+        np.testing.assert_allclose(vectors[item_id], VECTORS[item_id], atol=1e-6)
+    assert ItemStore(db_uri, "items", before.version).encoder_version() == "text-encoder/1"  # still readable
