@@ -243,21 +243,15 @@ def ensure_table(db_uri: str, table: str, schema: pa.Schema) -> None:
 
 
 def commit_fragments(db_uri: str, table: str, fragments: Sequence[str], schema: pa.Schema) -> lancedb.table.Table:
-    """Make the written `fragments` the whole of one new version of `table`, in one commit:
-    readers see the old version or the new one, never a part."""
+    """Make the written `fragments` the whole of one new version of `table` (made by
+    ensure_table), in one commit: readers see the old version or the new one, never a part."""
     import lance
     from lance.fragment import FragmentMetadata
 
     db = lancedb.connect(db_uri)
     operation = lance.LanceOperation.Overwrite(schema, [FragmentMetadata.from_json(f) for f in fragments])
-    lance.LanceDataset.commit(lance_dataset_uri(db_uri, table), operation, read_version=table_version(db_uri, table))
+    lance.LanceDataset.commit(lance_dataset_uri(db_uri, table), operation, read_version=db.open_table(table).version)
     return db.open_table(table)
-
-
-def table_version(db_uri: str, table: str) -> int | None:
-    """The latest version of `table`, None when there is no such table yet."""
-    db = lancedb.connect(db_uri)
-    return int(db.open_table(table).version) if table in db.list_tables().tables else None
 
 
 def index_if_large(table: lancedb.table.Table, min_rows: int) -> IndexPlan | None:
