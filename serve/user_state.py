@@ -76,17 +76,12 @@ class UserShardDeployment:
         tag = self._hold(live)
         return len(self.state.spaces[tag].states)
 
-    async def apply(
-        self, events: Sequence[IncomingEvent], vectors: dict[str, np.ndarray], live: EncoderVersion | None = None,
-    ) -> ApplyResult:
-        """Log the events once and fold them into every version held; `vectors` are `live`'s."""
-        return self.state.apply(events, vectors, self._hold(live))
-
     async def apply_requests(
         self, requests: Sequence[Sequence[IncomingEvent]], vectors: dict[str, np.ndarray],
         live: EncoderVersion | None = None,
     ) -> list[ApplyResult]:
-        """`apply` of several requests at once, with one fsync (the ingress coalesces them)."""
+        """Log the events of several requests (the ingress coalesces them) with one fsync and
+        fold them into every version held; `vectors` are `live`'s. Answers each request."""
         return self.state.apply_requests(requests, vectors, self._hold(live))
 
     async def profile(self, user_id: str, live: EncoderVersion | None = None) -> UserProfile:
