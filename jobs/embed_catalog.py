@@ -11,7 +11,10 @@ the row check passes, so a failed run changes nothing that serve uses. With
 registers them as a new encoder version and that version becomes champion
 at the end; serve goes live on it at POST /admin/reload. Items added live
 (POST /items, the new-items log) that the catalogue file does not hold are
-embedded with it, so they become regular items. Ends with one JSON line.
+embedded with it, so they become regular items. An item whose text, encoder and
+embedding settings are as in the table's latest version keeps its vector from it
+(embed.reuse_unchanged), so a nightly run embeds only what changed. Ends with one
+JSON line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from rec.encoding.batch import duplicate_ids, popularity_counts
 from rec.errors import DataError
 from rec.storage.items_table import commit_fragments, ensure_table, index_if_large, lance_dataset_uri
 from rec.storage.new_item_log import items_to_embed, new_items_catalog
+from rec.storage.unchanged_vectors import embed_settings, reusable_version
 from rec.catalog.schemas import items_table_schema
 
 log = logging.getLogger(__name__)
@@ -78,7 +82,13 @@ def embed_catalog(config: RecConfig) -> dict:
             "catalog": config.catalog.path, "encoder": encoder.tag, "actors": config.embed.actors,
             "batch_size": config.embed.batch_size, "num_gpus_per_actor": config.embed.num_gpus_per_actor,
             "max_length": config.encoder.max_length, "dtype": config.encoder.dtype,
+            "reuse_unchanged": config.embed.reuse_unchanged,
         })
+        dim = _encoder_dim(encoder.model_dir)
+        schema = items_table_schema(dim, config.catalog.filterable).with_metadata(_settings(config))
+        # Items whose text and encoder are as in the latest version keep its vectors (the rest are embedded).
+        previous = (reusable_version(config.paths.lancedb_uri, config.embed.table, encoder.tag, schema.metadata)
+                    if config.embed.reuse_unchanged else None)
         catalog_ids = catalog_item_ids(config.catalog.path)
         if dupes := duplicate_ids(catalog_ids):
             raise DataError(f"catalogue has duplicate item_id values: {dupes[:5]}")
@@ -92,30 +102,29 @@ def embed_catalog(config: RecConfig) -> dict:
             fn_constructor_kwargs={
                 "model_dir": encoder.model_dir, "encoder_config": config.encoder,
                 "catalog_config": config.catalog, "popularity": load_popularity(config.embed.popularity_events),
-                "encoder_tag": encoder.tag, "fail_after_rows": config.embed.fail_after_rows,
+                "encoder_tag": encoder.tag, "previous": previous, "fail_after_rows": config.embed.fail_after_rows,
             },
             batch_format="pyarrow", batch_size=config.embed.batch_size,
             compute=ray.data.ActorPoolStrategy(size=config.embed.actors),
             num_cpus=config.embed.num_cpus_per_actor, num_gpus=config.embed.num_gpus_per_actor,
         )
         embed_started = time.perf_counter()
-        dim = _encoder_dim(encoder.model_dir)
         # Write tasks on the workers take the encoder actors' rows and write them as the
         # new table version's fragments; the driver gets only the fragments' descriptions
         # and commits them once, at the end (a single new version: an error before that
         # leaves the table as it was). It never holds the rows, so its memory does not
         # grow with the catalogue.
-        schema = items_table_schema(dim, config.catalog.filterable)
         ensure_table(config.paths.lancedb_uri, config.embed.table, schema)
-        fragments = embedded.map_batches(
+        written = embedded.map_batches(
             write_fragment_batch, batch_format="pyarrow", batch_size=ROWS_PER_FRAGMENT,
             fn_kwargs={"dataset_uri": lance_dataset_uri(config.paths.lancedb_uri, config.embed.table),
                        "schema": schema},
         ).take_all()
-        if not fragments:
+        if not written:
             raise DataError(f"no rows were embedded from {config.catalog.path}: the table is unchanged")
-        table = commit_fragments(config.paths.lancedb_uri, config.embed.table, [f["fragment"] for f in fragments],
-                                 schema)
+        table = commit_fragments(config.paths.lancedb_uri, config.embed.table,
+                                 [f for batch in written for f in batch["fragments"]], schema)
+        reused = sum(batch["vectors_reused"] for batch in written)
         embed_seconds = time.perf_counter() - embed_started
         rows = table.count_rows()
         plan = index_if_large(table, config.embed.index_min_rows)
@@ -131,12 +140,21 @@ def embed_catalog(config: RecConfig) -> dict:
             "table": config.embed.table, "table_version": version,
             "index": plan.why if plan else f"none below embed.index_min_rows ({config.embed.index_min_rows}): exact scans",
             "live_added_items": len(live_added),
+            "vectors_embedded": rows - reused, "vectors_reused": reused,
+            "reused_from_version": previous.version if previous else None,
             "encoder": encoder.tag, "mlflow_run_id": run.info.run_id,
         }
-        mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s", "table_version")})
+        mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s",
+                                                    "table_version", "vectors_embedded", "vectors_reused")})
         mlflow.set_tags({"encoder_version": encoder.tag, "items_table": config.embed.table,
                          "indexed": str(plan is not None)})
     return summary
+
+
+def _settings(config: RecConfig) -> dict[bytes, bytes]:
+    # Half precision applies on a GPU only (rec/encoding/encoder.py): on CPU the vectors are float32.
+    dtype = config.encoder.dtype if config.embed.num_gpus_per_actor > 0 else "float32"
+    return embed_settings(config.encoder.max_length, dtype)
 
 
 def _encoder_dim(model_dir: str) -> int:

@@ -5,21 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rec.config import CatalogConfig, EncoderConfig
-from rec.encoding.batch import embed_items
+from rec.encoding.batch import VECTOR_REUSED, embed_items
 from rec.encoding.encoder import TextEncoder
 from rec.storage.items_table import write_fragments
+from rec.storage.unchanged_vectors import PreviousVersion, UnchangedVectors
 
 
 class EmbedItems:
-    """Loads the encoder once per actor, then embeds catalogue batches."""
+    """Loads the encoder once per actor, then embeds catalogue batches; with a `previous`
+    version, items whose text is unchanged keep their vector from it."""
 
     def __init__(
         self, model_dir: str, encoder_config: EncoderConfig, catalog_config: CatalogConfig,
-        popularity: Mapping[str, int], encoder_tag: str, fail_after_rows: int | None = None,
+        popularity: Mapping[str, int], encoder_tag: str, previous: PreviousVersion | None = None,
+        fail_after_rows: int | None = None,
     ) -> None:
         self.encoder = TextEncoder(model_dir, encoder_config)
+        self.unchanged = UnchangedVectors(previous) if previous is not None else None
         self.catalog_config = catalog_config
         self.popularity = popularity
         self.encoder_tag = encoder_tag
@@ -29,12 +34,16 @@ class EmbedItems:
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.fail_after_rows is not None and self.rows_done >= self.fail_after_rows:
             raise RuntimeError(f"injected failure after {self.rows_done} rows (embed.fail_after_rows)")
-        out = embed_items(batch, self.encoder, self.catalog_config, self.popularity, self.encoder_tag)
+        out = embed_items(batch, self.encoder, self.catalog_config, self.popularity, self.encoder_tag,
+                          self.unchanged)
         self.rows_done += out.num_rows
         return out
 
 
 def write_fragment_batch(rows: pa.Table, dataset_uri: str, schema: pa.Schema) -> pa.Table:
     """A Ray Data task: write these embedded rows as fragments of the new table version;
-    only the fragments' descriptions go on, to the driver that commits them."""
-    return pa.table({"fragment": write_fragments(rows, dataset_uri, schema)})
+    only the fragments' descriptions (and row counts) go on, to the driver that commits them."""
+    return pa.table({
+        "fragments": [write_fragments(rows, dataset_uri, schema)],
+        "rows": [rows.num_rows], "vectors_reused": [pc.sum(rows[VECTOR_REUSED]).as_py() or 0],
+    })

@@ -132,6 +132,7 @@ class EmbedJobConfig(_Strict):
     # Popularity comes from this event file (parquet with item_id); None = 0 for every item.
     popularity_events: str | None = None
     index_min_rows: int = Field(ge=0, description="build an ANN index from this size")
+    reuse_unchanged: bool = Field(True, description="keep the vectors of items whose text and encoder are unchanged")
     fail_after_rows: int | None = Field(None, description="fault injection for tests")
 
 

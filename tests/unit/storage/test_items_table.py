@@ -12,6 +12,7 @@ from rec.errors import NotReadyError
 from rec.catalog.schemas import items_table_schema
 from plane_items import DIM, IDS, VECTORS, X, item_rows
 from rec.catalog.filters import NO_FILTER, year_range
+from rec.storage.unchanged_vectors import embed_settings
 from rec.storage.items_table import ItemStore, check_attributes, sql_category_filter, sql_string_list
 
 @pytest.fixture
@@ -238,6 +239,7 @@ def test_fragments_written_apart_become_one_new_version_even_with_other_columns(
     before = ItemStore(db_uri, "items")
     rows = item_rows(VECTORS, encoder="text-encoder/2",
                      attributes={"runtime": ("int", list(range(100, 100 + len(IDS))))})
+    rows = rows.replace_schema_metadata(embed_settings(max_length=64, dtype="float32"))
     uri = rec.storage.items_table.lance_dataset_uri(db_uri, "items")
     rec.storage.items_table.ensure_table(db_uri, "items", rows.schema)
     half = rows.num_rows // 2
@@ -248,6 +250,7 @@ def test_fragments_written_apart_become_one_new_version_even_with_other_columns(
     after = ItemStore(db_uri, "items")
     assert after.version == table.version == before.version + 1 and table.count_rows() == len(IDS)
     assert after.encoder_version() == "text-encoder/2" and after.attributes == {"runtime": "int"}
+    assert after.table.schema.metadata == rows.schema.metadata  # how its vectors were made (unchanged_vectors)
     vectors = after.vectors(IDS)
     for item_id in IDS:
         np.testing.assert_allclose(vectors[item_id], VECTORS[item_id], atol=1e-6)
