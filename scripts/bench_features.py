@@ -25,7 +25,7 @@ import numpy as np
 
 from rec.ab.variants import variant_of
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.strategies import RankRequest
 from rec.storage.impressions import Impression, ImpressionLog, impressions_path
 from rec.catalog.filters import year_range

@@ -20,7 +20,7 @@ from itertools import product
 import numpy as np
 
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.strategies import RankRequest
 from scripts.champion import champion_pipeline, in_process_bench
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from rec.config import RecConfig, load_config
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.strategies import RankRequest
 from scripts.champion import champion_pipeline
 

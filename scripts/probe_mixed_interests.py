@@ -23,7 +23,7 @@ import yaml
 
 from rec.config import InterestConfig, load_config
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.evaluation.scenarios import PAIRS
 from rec.ranking.candidates import vector_matrix
 from rec.ranking.strategies import RankRequest

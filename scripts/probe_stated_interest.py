@@ -22,7 +22,7 @@ import numpy as np
 from rec.config import InterestConfig, RecConfig, load_config
 from rec.encoding.encoder import TextEncoder
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.strategies import RankRequest
 from rec.registry.encoders import EncoderVersion
 from rec.storage.items_table import ItemStore

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.explanations import Reason
 from rec.ranking.pipeline import Ranking
 

@@ -8,7 +8,7 @@ ranks, and the queries of all that asked meanwhile are computed in one pass
 
 from __future__ import annotations
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.pipeline import RankingPipeline
 from serve.coalesce import Coalescer, runs_of
 

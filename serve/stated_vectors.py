@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 from ray.serve.handle import DeploymentHandle
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.registry.encoders import EncoderVersion
 
 

@@ -19,7 +19,8 @@ from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup
 from rec.storage.new_item_log import NewItemLog, new_items_log_path
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
-from rec.interest.shard import ApplyResult, IncomingEvent, UserForgotten, UserProfile, UserShard, shard_of
+from rec.interest.profile import UserProfile
+from rec.interest.shard import ApplyResult, IncomingEvent, UserForgotten, UserShard, shard_of
 from rec.storage.stated_interests import StatedInterest
 from serve.coalesce import Coalescer, runs_of
 from serve.metrics import shard_rebuild_histogram

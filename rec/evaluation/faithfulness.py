@@ -14,7 +14,7 @@ import numpy as np
 
 from rec.config import InterestConfig
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import UserProfile, user_profile
+from rec.interest.profile import UserProfile, user_profile
 from rec.ranking.pipeline import RankingPipeline
 from rec.ranking.strategies import RankRequest
 

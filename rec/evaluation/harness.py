@@ -23,7 +23,7 @@ from rec.evaluation.splits import ColdItemSplit, IdIndex, LeaveOneOutSplit, cold
 from rec.interest.model import InterestEvolutionModel
 from rec.interest.queries import ModelQueries
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import UserProfile, user_profile
+from rec.interest.profile import UserProfile, user_profile
 from rec.ranking.candidates import Candidates, InMemoryItems, PinnedItem
 from rec.ranking.pipeline import RankingPipeline, build_pipeline
 from rec.ranking.strategies import RankRequest

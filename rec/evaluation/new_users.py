@@ -23,7 +23,7 @@ from rec.evaluation.metrics import rank_targets
 from rec.evaluation.splits import HistoryTable, IdIndex, LeaveOneOutSplit, leave_one_out_split
 from rec.interest.model import InterestEvolutionModel
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import UserProfile, user_profile
+from rec.interest.profile import UserProfile, user_profile
 from rec.interest.training import fit_on_split
 
 K_VALUES = (1, 2, 3, 5, 10, 20)

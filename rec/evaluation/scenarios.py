@@ -17,7 +17,7 @@ import numpy as np
 from rec.config import InterestConfig
 from rec.evaluation.harness import EvalData
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.pipeline import RankingPipeline
 from rec.ranking.strategies import RankRequest
 

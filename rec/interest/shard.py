@@ -19,8 +19,8 @@ import logging
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +28,11 @@ import numpy as np
 from rec.config import InterestConfig
 from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, shard_log_path
 from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
-from rec.interest.rule import InterestState, apply_event, query_vector, recent_coefficients
+from rec.interest.profile import UserProfile, user_profile
+from rec.interest.rule import InterestState
+from rec.interest.spaces import VectorLookup, VectorSpace, fold_event, rebuild_states
 
 log = logging.getLogger(__name__)
-
-VectorLookup = Callable[[Sequence[str]], dict[str, np.ndarray]]
-
 
 def shard_of(user_id: str, n_shards: int) -> int:
     """The shard that owns `user_id` (stable across processes and restarts)."""
@@ -53,43 +52,6 @@ class IncomingEvent:
 
 
 @dataclass(frozen=True)
-class UserProfile:
-    """What recommending for a user needs from its state."""
-
-    user_id: str
-    interest: np.ndarray | None  # (D,) unit vector, None = no positive interest
-    seen_items: frozenset[str]
-    recent_items: tuple[str, ...]  # latest positive events, oldest first
-    recent_timestamps: tuple[float, ...]
-    n_events: int
-    encoder_version: str = ""  # the vector space `interest` is in
-    recent_negatives: tuple[str, ...] = ()  # latest dislikes and skips, oldest first
-    stated_text: str = ""  # what the user said they like ("" = nothing)
-    # Its unit vector (D,) in `encoder_version`'s space: set by whoever holds that encoder
-    # (the ingress), None until then. `interest` is behaviour alone; the pipeline blends them.
-    stated: np.ndarray | None = None
-    # The unnormalised interest is interest_norm * interest, of which each recent item makes
-    # recent_coefficients[j] * its vector (rec/interest/rule.py): what explanations remove.
-    interest_norm: float = 0.0
-    recent_coefficients: tuple[float, ...] = ()
-
-
-def user_profile(
-    user_id: str, state: InterestState | None, encoder_version: str = "", stated_text: str = "",
-) -> UserProfile:
-    """What ranking reads of a user's state (an empty profile for None: a new user)."""
-    if state is None:
-        return UserProfile(user_id, None, frozenset(), (), (), 0, encoder_version, stated_text=stated_text)
-    return UserProfile(
-        user_id, query_vector(state), frozenset(state.seen_items),
-        tuple(state.recent_items), tuple(state.recent_timestamps), state.n_events, encoder_version,
-        tuple(state.recent_negatives), stated_text,
-        interest_norm=float(np.linalg.norm(state.accumulator)),
-        recent_coefficients=tuple(recent_coefficients(state)),
-    )
-
-
-@dataclass(frozen=True)
 class ApplyResult:
     accepted: int
     duplicates: int
@@ -101,40 +63,6 @@ class UserForgotten:
 
     events: int  # logged events
     stated_interest: bool  # whether they had one
-
-
-@dataclass
-class VectorSpace:
-    """A shard's user states in one encoder version's vector space."""
-
-    encoder_version: str
-    dim: int
-    lookup: VectorLookup  # item vectors of this encoder version
-    states: dict[str, InterestState] = field(default_factory=dict)
-
-
-def fold_event(
-    states: dict[str, InterestState], event: LoggedEvent | IncomingEvent, vectors: dict[str, np.ndarray],
-    dim: int, config: InterestConfig, history_length: int,
-) -> None:
-    """Fold one event into its user's state in `states`, in place."""
-    vector = vectors.get(event.item_id)
-    if vector is None:  # item left the catalogue since it was logged
-        return
-    state = states.get(event.user_id) or states.setdefault(event.user_id, InterestState.empty(dim))
-    apply_event(state, event.item_id, vector, event.type, event.timestamp, config, history_length)
-
-
-def rebuild_states(
-    events: Sequence[LoggedEvent], lookup: VectorLookup, dim: int,
-    config: InterestConfig, history_length: int = 200,
-) -> dict[str, InterestState]:
-    """Users' states from their logged events (in log order), with one encoder's item vectors."""
-    vectors = lookup(sorted({e.item_id for e in events})) if events else {}
-    states: dict[str, InterestState] = {}
-    for event in events:
-        fold_event(states, event, vectors, dim, config, history_length)
-    return states
 
 
 class UserShard:

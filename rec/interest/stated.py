@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 
 
 def stated_share(profile: UserProfile, half_life_events: float) -> float:

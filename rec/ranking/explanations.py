@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 
 # Profiles, item ids -> for each profile, its score parts: (scores (k,), weight).
 ScoreParts = Callable[[Sequence[UserProfile], Sequence[str]], list[list[tuple[np.ndarray, float]]]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.candidates import Candidates
 from rec.storage.items_table import ScoredItem
 

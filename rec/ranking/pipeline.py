@@ -19,7 +19,7 @@ import numpy as np
 
 from rec.config import InterestConfig
 from rec.interest.queries import ModelQueries
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.interest.stated import with_stated_interest
 from rec.ranking.candidates import Candidates
 from rec.ranking.explanations import Reason, explain

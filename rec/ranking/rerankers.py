@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.candidates import Candidates
 from rec.storage.items_table import ScoredItem
 

@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from rec.interest.queries import ModelQueries
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.interest.stated import stated_share
 from rec.ranking.candidates import Candidates
 from rec.catalog.filters import NO_FILTER, AttributeFilter

@@ -50,7 +50,8 @@ from rec.config import EVENT_TYPES, RecConfig, load_config
 from rec.storage.event_log import read_all_logs
 from rec.registry.encoders import resolve_encoder
 from rec.storage.items_table import ItemStore
-from rec.interest.shard import UserProfile, UserShard, shard_of
+from rec.interest.profile import UserProfile
+from rec.interest.shard import UserShard, shard_of
 
 pytestmark = pytest.mark.ray
 

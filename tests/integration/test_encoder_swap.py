@@ -50,7 +50,8 @@ from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest
 from rec.storage.items_table import ItemStore
-from rec.interest.shard import UserProfile, UserShard, shard_of
+from rec.interest.profile import UserProfile
+from rec.interest.shard import UserShard, shard_of
 
 pytestmark = pytest.mark.ray
 

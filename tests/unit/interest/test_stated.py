@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.interest.stated import stated_share, with_stated_interest
 
 X, Y = np.array([1.0, 0.0], dtype=np.float32), np.array([0.0, 1.0], dtype=np.float32)

@@ -12,7 +12,7 @@ import pytest
 from base_config import BASE, changed
 from cluster_catalogue import DIM, PER_CLUSTER, catalogue, random_model
 from rec.interest.rule import InterestState, apply_event
-from rec.interest.shard import user_profile
+from rec.interest.profile import user_profile
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cluster_catalogue import catalogue
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.multi_interest import MultiInterestMerge, interests_of, merge_by_share
 from rec.storage.items_table import ScoredItem
 

@@ -14,7 +14,7 @@ from base_config import BASE, changed
 from plane_items import DIM, IDS, POPULARITY, VECTORS, X, item_rows
 from rec.config import InterestConfig
 from rec.evaluation.harness import build_eval_data, catalog_candidates, pipeline_score_fn, split_profiles
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.pipeline import build_pipeline
 from rec.ranking.strategies import RankRequest

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from plane_items import DIM, IDS, VECTORS, X
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.candidates import Candidates, InMemoryItems
 from rec.ranking.rerankers import CalibrationReranker, Diversifier, PopularityReranker
 from rec.storage.items_table import ScoredItem

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rec.interest.shard import UserProfile
+from rec.interest.profile import UserProfile
 from rec.ranking.candidates import InMemoryItems
 from rec.ranking.strategies import InterestModelStrategy, category_focus
 from rec.storage.new_item_log import NewItem
