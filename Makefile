@@ -12,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval bench-scale bench-embed wrk sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval bench-scale bench-embed bench-recovery wrk sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -79,6 +79,11 @@ bench-retrieval: install
 # Recommendation latency through the API at 10k, 100k and 1M synthetic items (about 4 minutes; stop the demo first).
 bench-scale: install
 	PYTHONPATH=. $(PY) scripts/bench_scale.py
+
+# A user shard's restart time at 100k, 1M and 10M logged events, from the whole log and from a snapshot
+# (about 10 minutes, 8 GB of memory at 10M).
+bench-recovery: install
+	PYTHONPATH=. $(PY) scripts/bench_recovery.py
 
 # The embed job against a plain loop on 20,000 synthetic items of 40-60 words (about 15 minutes on 2 cores).
 bench-embed: install

@@ -52,6 +52,7 @@ class PathsConfig(_Strict):
     event_log_dir: str | None = None
     new_items_dir: str | None = None  # the log of new items, shared by every ingress replica
     impressions_dir: str | None = None  # the answers shown, one file per ingress replica
+    snapshot_dir: str | None = None  # the user shards' snapshots of their users' states
     data_dir: str | None = None
 
     def resolved(self) -> PathsConfig:
@@ -62,6 +63,7 @@ class PathsConfig(_Strict):
         events = os.environ.get("REC_EVENT_LOG_DIR", self.event_log_dir) or str(home / "events")
         new_items = os.environ.get("REC_NEW_ITEMS_DIR", self.new_items_dir) or str(home / "items")
         impressions = os.environ.get("REC_IMPRESSIONS_DIR", self.impressions_dir) or str(home / "impressions")
+        snapshots = os.environ.get("REC_SNAPSHOT_DIR", self.snapshot_dir) or str(home / "snapshots")
         return PathsConfig(
             home=str(home),
             lancedb_uri=_absolute_if_local(lancedb),
@@ -70,6 +72,7 @@ class PathsConfig(_Strict):
             event_log_dir=_absolute_if_local(events),
             new_items_dir=_absolute_if_local(new_items),
             impressions_dir=_absolute_if_local(impressions),
+            snapshot_dir=_absolute_if_local(snapshots),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
         )
 
@@ -154,6 +157,8 @@ class ServeConfig(_Strict):
     """Knobs of the live service."""
 
     user_shards: int = Field(ge=1, description="stateful actors users are hashed onto")
+    snapshot_every_events: int = Field(
+        ge=0, description="a user shard snapshots its states every N events it logs (0: only after deletions)")
     ingress_replicas: int = Field(ge=1, description="HTTP ingress replicas (stateless; any number)")
     ingress: DeploymentConfig
     user_shard: DeploymentConfig

@@ -48,8 +48,8 @@ def synthetic_catalogue(items: int, words: tuple[int, int], seed: int = 0) -> pa
     """Titles of 2-4 words and descriptions of `words` words, from the tokenizer's whole words."""
     from transformers import AutoTokenizer
 
-    vocab = [w for w in AutoTokenizer.from_pretrained(str(default_model_dir())).get_vocab()
-             if w.isalpha() and w.isascii() and len(w) >= 3]
+    vocab = np.array([w for w in AutoTokenizer.from_pretrained(str(default_model_dir())).get_vocab()
+                      if w.isalpha() and w.isascii() and len(w) >= 3])  # an array once: choice() of a list copies it
     rng = np.random.default_rng(seed)
     pick = lambda n: " ".join(rng.choice(vocab, size=n))  # noqa: E731
     return pa.table({

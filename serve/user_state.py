@@ -49,6 +49,7 @@ class UserShardDeployment:
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
             config=config.interest, history_length=config.history_length,
+            snapshot_dir=config.paths.snapshot_dir, snapshot_every=config.serve.snapshot_every_events,
         )
         self.shard, self.rebuild_s = shard, shard_rebuild_histogram()
 
@@ -102,6 +103,11 @@ class UserShardDeployment:
 
     async def delete_user(self, user_id: str) -> UserForgotten:
         return self.state.delete_user(user_id)
+
+    async def started_from(self) -> dict:
+        """How this replica got its states: the snapshot it resumed from (None: the whole
+        log) and the events it replayed."""
+        return self.state.started_from
 
 
 class UserShards:

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from rec.config import InterestConfig
-from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, shard_log_path
+from rec.interest.event_keys import EventKeys, key_hash
+from rec.interest.snapshot import KEEP, ShardSnapshots, fingerprint
+from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, read_log, shard_log_path
 from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
 from rec.interest.profile import UserProfile, user_profile
 from rec.interest.rule import InterestState
@@ -65,17 +67,34 @@ class UserForgotten:
     stated_interest: bool  # whether they had one
 
 
+@dataclass
+class Resume:
+    """Where the shard's first `prepare` starts: a snapshot's states (or none, `from_empty`:
+    every space starts empty) and the shard's events logged after them."""
+
+    states: dict[str, dict[str, InterestState]]
+    events: list[LoggedEvent]
+    from_empty: bool = False
+
+    def states_of(self, encoder_version: str) -> dict[str, InterestState] | None:
+        return self.states.pop(encoder_version, None) if not self.from_empty else {}
+
+
 class UserShard:
     """Interest states of the users that hash to one shard, in up to `max_versions` vector spaces.
 
     Given `lookup` (and `dim`), the shard starts holding the space
-    `encoder_version`; without, it holds none until `prepare` is called.
+    `encoder_version`; without, it holds none until `prepare` is called. With a
+    `snapshot_dir` (rec/interest/snapshot.py), it starts from the latest usable snapshot
+    there and replays only its log after it, and writes a new one every
+    `snapshot_every` events logged (0: never) and after each deletion.
     """
 
     def __init__(
         self, shard: int, n_shards: int, log_dir: str | Path, dim: int | None = None,
         config: InterestConfig | None = None, lookup: VectorLookup | None = None,
         history_length: int = 200, encoder_version: str = "", max_versions: int = 2,
+        snapshot_dir: str | Path | None = None, snapshot_every: int = 0,
     ) -> None:
         self.shard, self.n_shards, self.log_dir = shard, n_shards, log_dir
         if config is None:
@@ -84,11 +103,13 @@ class UserShard:
         self.history_length, self.max_versions = history_length, max_versions
         # Least recently used first; every space holds every user of the shard.
         self.spaces: OrderedDict[str, VectorSpace] = OrderedDict()
-        events = self._own_events()
-        self.event_keys: set[tuple[str, str]] = {(e.user_id, e.event_id) for e in events}
+        self.snapshots = None if snapshot_dir is None else ShardSnapshots(
+            snapshot_dir, shard, n_shards, fingerprint(config, history_length), snapshot_every)
+        self.log_path = shard_log_path(log_dir, shard)
+        self.resume, self.event_keys = self._start()
         if lookup is not None:
-            self.prepare(encoder_version, dim, lookup, events)
-        self.writer = EventLogWriter(shard_log_path(log_dir, shard))
+            self.prepare(encoder_version, dim, lookup)
+        self.writer = EventLogWriter(self.log_path)
         # Stated interests are text, the same in every vector space: held once.
         self.stated: dict[str, StatedInterest] = {
             user: stated for user, stated in read_stated_interests(log_dir).items()
@@ -98,6 +119,22 @@ class UserShard:
 
     def _own_events(self) -> list[LoggedEvent]:
         return [e for e in read_all_logs(self.log_dir) if shard_of(e.user_id, self.n_shards) == self.shard]
+
+    def _start(self) -> tuple[Resume, EventKeys]:
+        """From the latest usable snapshot and the log after it, else from the whole log."""
+        snapshot = self.snapshots.latest(self.log_path) if self.snapshots else None
+        if snapshot is None:
+            events = self._own_events()
+            self.started_from = {"snapshot": None, "events_replayed": len(events)}
+            return Resume({}, events, from_empty=True), EventKeys.of((e.user_id, e.event_id) for e in events)
+        offset = snapshot.position.offset
+        events = [e for e in read_log(self.log_path, offset) if shard_of(e.user_id, self.n_shards) == self.shard]
+        for event in events:
+            snapshot.keys.add(event.user_id, event.event_id)
+        self.started_from = {"snapshot": self.snapshots.sequence, "events_replayed": len(events)}
+        log.info("shard %d: resuming from snapshot %d (byte %d of its log) and %d events after it",
+                 self.shard, self.snapshots.sequence, offset, len(events))
+        return Resume(snapshot.spaces, events), snapshot.keys
 
     @property
     def states(self) -> dict[str, InterestState]:
@@ -110,7 +147,8 @@ class UserShard:
     def prepare(
         self, encoder_version: str, dim: int, lookup: VectorLookup, events: Sequence[LoggedEvent] | None = None,
     ) -> None:
-        """Hold the users' states in `encoder_version`'s space, rebuilt from the log.
+        """Hold the users' states in `encoder_version`'s space, rebuilt from the log (the first
+        time, from where the shard started: a snapshot and the events after it).
 
         A space already held only takes the new lookup (same encoder, so the
         same vectors). Beyond `max_versions`, the least recently used space
@@ -122,8 +160,13 @@ class UserShard:
             self.spaces.move_to_end(encoder_version)
             return
         started = time.perf_counter()
-        events = self._own_events() if events is None else events
-        states = rebuild_states(events, lookup, dim, self.config, self.history_length)
+        resume, self.resume = self.resume, None  # good for the first prepare only: events are logged after it
+        base = resume.states_of(encoder_version) if resume is not None and events is None else None
+        if base is not None:
+            events = resume.events
+        elif events is None:
+            events = self._own_events()
+        states = rebuild_states(events, lookup, dim, self.config, self.history_length, base)
         self.spaces[encoder_version] = VectorSpace(encoder_version, dim, lookup, states)
         while len(self.spaces) > self.max_versions:
             dropped, _ = self.spaces.popitem(last=False)
@@ -166,7 +209,7 @@ class UserShard:
         for events in requests:
             before = len(unseen)
             for event in events:
-                key = (event.user_id, event.event_id)
+                key = key_hash(event.user_id, event.event_id)
                 if key not in self.event_keys and key not in keys:
                     keys.add(key)
                     unseen.append(event)
@@ -183,10 +226,14 @@ class UserShard:
         logged = [LoggedEvent(e.event_id, e.user_id, e.item_id, e.type, e.timestamp, now, e.request_id)
                   for e in unseen]
         self.writer.append(logged)  # durable before any state changes or ack
-        self.event_keys |= keys
+        self.resume = None
+        for event in logged:
+            self.event_keys.add(event.user_id, event.event_id)
         for space, found in space_vectors:
             for event in logged:
                 fold_event(space.states, event, found, space.dim, self.config, self.history_length)
+        if self.snapshots is not None and self.snapshots.due(len(logged)):
+            self.snapshot()
         return [ApplyResult(n, len(events) - n) for n, events in zip(accepted, requests)]
 
     def profile(self, user_id: str, encoder_version: str | None = None) -> UserProfile:
@@ -220,8 +267,20 @@ class UserShard:
         self.stated_log.remove_user(user_id)
         for space in self.spaces.values():
             space.states.pop(user_id, None)
-        self.event_keys = {key for key in self.event_keys if key[0] != user_id}
+        self.event_keys.remove_user(user_id)
+        self.resume = None
+        if self.snapshots is not None and removed:
+            # Without the user; the older ones, which hold them, go (all of them when no space is held).
+            self.snapshot(keep=1) if self.spaces else self.snapshots.remove_all()
         return UserForgotten(removed, had_stated)
+
+    def snapshot(self, keep: int = KEEP) -> Path | None:
+        """Write a snapshot of every space held, keeping the last `keep` (none is written when no
+        space is held: there is nothing to resume)."""
+        if self.snapshots is None or not self.spaces:
+            return None
+        return self.snapshots.write({tag: space.states for tag, space in self.spaces.items()},
+                                    self.event_keys, self.log_path, keep)
 
     def close(self) -> None:
         self.writer.close()

@@ -39,11 +39,12 @@ def fold_event(
 
 def rebuild_states(
     events: Sequence[LoggedEvent], lookup: VectorLookup, dim: int,
-    config: InterestConfig, history_length: int = 200,
+    config: InterestConfig, history_length: int = 200, states: dict[str, InterestState] | None = None,
 ) -> dict[str, InterestState]:
-    """Users' states from their logged events (in log order), with one encoder's item vectors."""
+    """Users' states from their logged events (in log order), with one encoder's item vectors;
+    with `states` (a snapshot's), the events after them are folded into them."""
     vectors = lookup(sorted({e.item_id for e in events})) if events else {}
-    states: dict[str, InterestState] = {}
+    states = {} if states is None else states
     for event in events:
         fold_event(states, event, vectors, dim, config, history_length)
     return states

@@ -61,9 +61,9 @@ def _record(event: LoggedEvent) -> dict:
     return record
 
 
-def read_log(path: str | Path) -> Iterator[LoggedEvent]:
-    """Events of one log file in write order; a torn last line is skipped."""
-    return (LoggedEvent(**record) for record in read_records(Path(path)))
+def read_log(path: str | Path, offset: int = 0) -> Iterator[LoggedEvent]:
+    """Events of one log file in write order, from byte `offset`; a torn last line is skipped."""
+    return (LoggedEvent(**record) for record in read_records(Path(path), offset))
 
 
 def read_all_logs(log_dir: str | Path) -> list[LoggedEvent]:

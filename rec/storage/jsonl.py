@@ -71,11 +71,12 @@ def cut_torn_tail(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def read_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a file in write order; a torn last line is skipped."""
+def read_records(path: Path, offset: int = 0) -> Iterator[dict[str, Any]]:
+    """The records of a file in write order, from byte `offset` (a line's start); a torn last line is skipped."""
     if not path.exists():
         return
     with open(path, "rb") as handle:
+        handle.seek(offset)
         for line in handle:
             if not line.endswith(b"\n"):
                 break

@@ -58,6 +58,7 @@ pytestmark = pytest.mark.ray
 APP = "durable"
 INGRESS_REPLICAS = 2
 RETRY_DEADLINE_S = 180.0  # a client gives up on a request after this long
+SNAPSHOT_EVERY = 20  # events a user shard logs between snapshots
 Key = tuple[str, str]  # (user_id, event_id)
 
 
@@ -76,8 +77,11 @@ def app(base_url: str, rec_home: Path) -> Iterator[DurableApp]:
     path = rec_home / "test-durable.yaml"
     path.write_text(yaml.safe_dump({
         "inherit": str(Path(__file__).resolve().parents[2] / "configs" / "base.yaml"),
-        "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-durable")},
-        "serve": {"interest_model_alias": None, "ingress_replicas": INGRESS_REPLICAS},
+        "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-durable"),
+                  "snapshot_dir": str(rec_home / "snapshots-durable")},
+        # Snapshots every few events, so that a killed shard restarts from one (and may be killed mid-write).
+        "serve": {"interest_model_alias": None, "ingress_replicas": INGRESS_REPLICAS,
+                  "snapshot_every_events": SNAPSHOT_EVERY},
     }))
     config = load_config(path)
     items = lancedb.connect(config.paths.lancedb_uri).open_table(config.embed.table).to_arrow()
@@ -294,6 +298,8 @@ def test_acked_events_survive_kill_9_of_a_user_shard(app: DurableApp, tmp_path: 
     logged = assert_log_holds_acked_once(app.config, clients)
     assert len(logged) == n_events
     assert any(shard_of(u, app.config.serve.user_shards) == 0 for u in users)
+    resumed = serve.get_deployment_handle("UserShard0", app_name=APP).started_from.remote().result(timeout_s=60)
+    assert resumed["snapshot"] is not None and resumed["events_replayed"] < SNAPSHOT_EVERY * 4, resumed
     assert_live_equals_log(app.config, users, tmp_path)
     print(f"\n{n_events} events, killed UserShard0 pid {list(before.values())} after "
           f"{run['acked_at_kill']} acks, {clients.resends} resends, new pid {list(after.values())}")
