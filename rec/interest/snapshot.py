@@ -86,7 +86,7 @@ class ShardSnapshot:
 
 
 _STATE_SCHEMA = pa.schema([
-    ("encoder_version", pa.string()), ("user_id", pa.string()), ("accumulator", pa.list_(pa.float64())),
+    ("encoder_version", pa.string()), ("user_id", pa.string()), ("accumulator", pa.large_list(pa.float64())),
     ("last_timestamp", pa.float64()), ("n_events", pa.int64()), ("n_positive", pa.int64()),
     ("log_decay", pa.float64()), ("seen_items", pa.list_(pa.string())), ("recent_items", pa.list_(pa.string())),
     ("recent_timestamps", pa.list_(pa.float64())), ("recent_weights", pa.list_(pa.float64())),
@@ -99,7 +99,7 @@ def _states_table(spaces: dict[str, dict[str, InterestState]]) -> pa.Table:
     rows = [(tag, user, s) for tag, states in spaces.items() for user, s in states.items()]
     columns = {
         "encoder_version": [t for t, _, _ in rows], "user_id": [u for _, u, _ in rows],
-        "accumulator": [s.accumulator for _, _, s in rows], "last_timestamp": [s.last_timestamp for _, _, s in rows],
+        "accumulator": _list_array([s.accumulator for _, _, s in rows]), "last_timestamp": [s.last_timestamp for _, _, s in rows],
         "n_events": [s.n_events for _, _, s in rows], "n_positive": [int(s.n_positive) for _, _, s in rows],
         "log_decay": [s.log_decay for _, _, s in rows], "seen_items": [sorted(s.seen_items) for _, _, s in rows],
         **{name: [getattr(s, name) for _, _, s in rows] for name in _LISTS},
@@ -107,13 +107,26 @@ def _states_table(spaces: dict[str, dict[str, InterestState]]) -> pa.Table:
     return pa.table(columns, schema=_STATE_SCHEMA)
 
 
+def _list_array(vectors: list[np.ndarray]) -> pa.LargeListArray:
+    """Vectors as one column, built from one flat buffer (not a vector at a time)."""
+    offsets = np.concatenate([[0], np.cumsum([len(v) for v in vectors])]).astype(np.int64)
+    values = np.concatenate(vectors) if vectors else np.zeros(0)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(values, pa.float64()))
+
+
+def _vectors_of(column: pa.ChunkedArray) -> list[np.ndarray]:
+    array = column.combine_chunks()
+    offsets, values = array.offsets.to_numpy(), array.values.to_numpy()
+    return [values[offsets[n]:offsets[n + 1]].copy() for n in range(len(array))]
+
+
 def _spaces_of(table: pa.Table) -> dict[str, dict[str, InterestState]]:
     columns = {name: table[name].to_pylist() for name in _STATE_SCHEMA.names if name != "accumulator"}
-    accumulators = table["accumulator"].to_numpy(zero_copy_only=False)
+    accumulators = _vectors_of(table["accumulator"])
     spaces: dict[str, dict[str, InterestState]] = {}
     for n, (tag, user) in enumerate(zip(columns["encoder_version"], columns["user_id"])):
         spaces.setdefault(tag, {})[user] = InterestState(
-            accumulator=np.array(accumulators[n], dtype=np.float64), last_timestamp=columns["last_timestamp"][n],
+            accumulator=accumulators[n], last_timestamp=columns["last_timestamp"][n],
             n_events=columns["n_events"][n], n_positive=columns["n_positive"][n], log_decay=columns["log_decay"][n],
             seen_items=set(columns["seen_items"][n]), **{name: columns[name][n] for name in _LISTS},
         )
