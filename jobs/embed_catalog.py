@@ -30,13 +30,13 @@ import ray
 import mlflow
 
 from jobs.cli import run_config_job
-from jobs.udfs import EmbedItems, write_fragment_batch
+from jobs.udfs import EmbedItems, index_table, write_fragment_batch
 from rec.registry import encoders as registry
 from rec.catalog.files import catalog_format, catalog_item_ids, normalize_catalog
 from rec.config import RecConfig
 from rec.encoding.batch import duplicate_ids, popularity_counts
 from rec.errors import DataError
-from rec.storage.items_table import commit_fragments, ensure_table, index_if_large, lance_dataset_uri
+from rec.storage.items_table import commit_fragments, ensure_table, lance_dataset_uri
 from rec.storage.new_item_log import items_to_embed, new_items_catalog
 from rec.storage.unchanged_vectors import embed_settings, reusable_version
 from rec.catalog.schemas import items_table_schema
@@ -127,7 +127,8 @@ def embed_catalog(config: RecConfig) -> dict:
         reused = sum(batch["vectors_reused"] for batch in written)
         embed_seconds = time.perf_counter() - embed_started
         rows = table.count_rows()
-        plan = index_if_large(table, config.embed.index_min_rows)
+        plan = ray.get(index_table.remote(config.paths.lancedb_uri, config.embed.table,
+                                          config.embed.index_min_rows))
         if plan is not None:
             mlflow.log_params(plan.as_params())
         version = int(table.version)

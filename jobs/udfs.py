@@ -1,16 +1,19 @@
-"""Callable classes that Ray Data runs on its actor pools."""
+"""What the embed job runs on the workers: Ray Data's actor pools and tasks, and the index build."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import lancedb
 import pyarrow as pa
 import pyarrow.compute as pc
+import ray
 
 from rec.config import CatalogConfig, EncoderConfig
 from rec.encoding.batch import VECTOR_REUSED, embed_items
 from rec.encoding.encoder import TextEncoder
-from rec.storage.items_table import write_fragments
+from rec.storage.items_table import index_if_large, write_fragments
+from rec.storage.vector_index import IndexPlan
 from rec.storage.unchanged_vectors import PreviousVersion, UnchangedVectors
 
 
@@ -47,3 +50,9 @@ def write_fragment_batch(rows: pa.Table, dataset_uri: str, schema: pa.Schema) ->
         "fragments": [write_fragments(rows, dataset_uri, schema)],
         "rows": [rows.num_rows], "vectors_reused": [pc.sum(rows[VECTOR_REUSED]).as_py() or 0],
     })
+
+
+@ray.remote(num_cpus=1)
+def index_table(db_uri: str, table: str, min_rows: int) -> IndexPlan | None:
+    """index_if_large on a worker: the build reads every vector, which the driver should never hold."""
+    return index_if_large(lancedb.connect(db_uri).open_table(table), min_rows)
