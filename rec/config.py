@@ -68,13 +68,23 @@ class PathsConfig(_Strict):
             home=str(home),
             lancedb_uri=_absolute_if_local(lancedb),
             mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
-            mlflow_artifacts_uri=_absolute_if_local(self.mlflow_artifacts_uri or str(home / "mlartifacts")),
+            mlflow_artifacts_uri=_artifacts_uri(self.mlflow_artifacts_uri, tracking, home),
             event_log_dir=_absolute_if_local(events),
             new_items_dir=_absolute_if_local(new_items),
             impressions_dir=_absolute_if_local(impressions),
             snapshot_dir=_absolute_if_local(snapshots),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
         )
+
+
+def _artifacts_uri(configured: str | None, tracking: str | None, home: Path) -> str | None:
+    """Where runs' artifacts go: as configured; else, with a tracking server, wherever the server
+    keeps them (None: its `--artifacts-destination`, proxied); else a folder under `home`."""
+    if configured:
+        return _absolute_if_local(configured)
+    if tracking and tracking.startswith(("http://", "https://")):
+        return None
+    return str(home / "mlartifacts")
 
 
 def _absolute_if_local(uri: str) -> str:

@@ -77,8 +77,8 @@ def use_experiment(name: str, paths: PathsConfig) -> str:
     client = connect(paths)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        location = paths.mlflow_artifacts_uri
-        if "://" not in location:
+        location = paths.mlflow_artifacts_uri  # None: the tracking server's own artifact store
+        if location is not None and "://" not in location:
             location = Path(location).resolve().as_uri()
         experiment_id = client.create_experiment(name, artifact_location=location)
     else:
