@@ -15,6 +15,7 @@ away from an item. The query vector is a / |a|. One update is O(D).
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,6 +76,7 @@ def apply_event(
     recent_limit: int = 200,
 ) -> None:
     """Fold one event into `state`, in place."""
+    item_id = sys.intern(item_id)  # one string per item across every user's history, not one per event
     weight = config.event_weights[event_type]
     log_decay = log_decay_factor(state.last_timestamp, timestamp, config)
     state.accumulator *= math.exp(log_decay)

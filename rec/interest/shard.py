@@ -27,7 +27,7 @@ import numpy as np
 
 from rec.config import InterestConfig
 from rec.interest.event_keys import EventKeys, key_hash
-from rec.interest.snapshot import KEEP, ShardSnapshots, fingerprint
+from rec.interest.snapshot import KEEP, ShardSnapshots, fingerprint, paused_gc
 from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, read_log, shard_log_path
 from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
 from rec.interest.profile import UserProfile, user_profile
@@ -106,7 +106,8 @@ class UserShard:
         self.snapshots = None if snapshot_dir is None else ShardSnapshots(
             snapshot_dir, shard, n_shards, fingerprint(config, history_length), snapshot_every)
         self.log_path = shard_log_path(log_dir, shard)
-        self.resume, self.event_keys = self._start()
+        with paused_gc():  # it makes an object or more for every event and user
+            self.resume, self.event_keys = self._start()
         if lookup is not None:
             self.prepare(encoder_version, dim, lookup)
         self.writer = EventLogWriter(self.log_path)
@@ -166,7 +167,8 @@ class UserShard:
             events = resume.events
         elif events is None:
             events = self._own_events()
-        states = rebuild_states(events, lookup, dim, self.config, self.history_length, base)
+        with paused_gc():
+            states = rebuild_states(events, lookup, dim, self.config, self.history_length, base)
         self.spaces[encoder_version] = VectorSpace(encoder_version, dim, lookup, states)
         while len(self.spaces) > self.max_versions:
             dropped, _ = self.spaces.popitem(last=False)

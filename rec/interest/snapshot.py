@@ -15,13 +15,16 @@ interest config and shard count.
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import io
+import itertools
 import json
 import logging
 import os
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +38,7 @@ from rec.storage.jsonl import fsync_dir
 log = logging.getLogger(__name__)
 
 MAGIC = b"RECSNAP1"
-_HEADER = struct.Struct("<8sIQ")  # magic, crc32 of the payload, payload length
+_HEADER = struct.Struct("<8sI3Q")  # magic, crc32 of the parts and their sizes, each part's size
 KEEP = 2  # snapshots kept per shard: the newest, and the one before in case it is damaged
 _TAIL_BYTES = 4096  # the end of the log read so far, whose checksum shows the file is the same
 
@@ -85,12 +88,14 @@ class ShardSnapshot:
     keys: EventKeys
 
 
+_ITEM_ID = pa.dictionary(pa.int32(), pa.string())  # item ids repeat across users: each is kept once
 _STATE_SCHEMA = pa.schema([
     ("encoder_version", pa.string()), ("user_id", pa.string()), ("accumulator", pa.large_list(pa.float64())),
     ("last_timestamp", pa.float64()), ("n_events", pa.int64()), ("n_positive", pa.int64()),
-    ("log_decay", pa.float64()), ("seen_items", pa.list_(pa.string())), ("recent_items", pa.list_(pa.string())),
-    ("recent_timestamps", pa.list_(pa.float64())), ("recent_weights", pa.list_(pa.float64())),
-    ("recent_marks", pa.list_(pa.float64())), ("recent_negatives", pa.list_(pa.string())),
+    ("log_decay", pa.float64()), ("seen_items", pa.large_list(_ITEM_ID)),
+    ("recent_items", pa.large_list(_ITEM_ID)), ("recent_timestamps", pa.large_list(pa.float64())),
+    ("recent_weights", pa.large_list(pa.float64())), ("recent_marks", pa.large_list(pa.float64())),
+    ("recent_negatives", pa.large_list(_ITEM_ID)),
 ])
 _LISTS = ["recent_items", "recent_timestamps", "recent_weights", "recent_marks", "recent_negatives"]
 
@@ -99,12 +104,28 @@ def _states_table(spaces: dict[str, dict[str, InterestState]]) -> pa.Table:
     rows = [(tag, user, s) for tag, states in spaces.items() for user, s in states.items()]
     columns = {
         "encoder_version": [t for t, _, _ in rows], "user_id": [u for _, u, _ in rows],
-        "accumulator": _list_array([s.accumulator for _, _, s in rows]), "last_timestamp": [s.last_timestamp for _, _, s in rows],
+        "accumulator": _list_array([s.accumulator for _, _, s in rows]),
+        "last_timestamp": [s.last_timestamp for _, _, s in rows],
         "n_events": [s.n_events for _, _, s in rows], "n_positive": [int(s.n_positive) for _, _, s in rows],
-        "log_decay": [s.log_decay for _, _, s in rows], "seen_items": [sorted(s.seen_items) for _, _, s in rows],
-        **{name: [getattr(s, name) for _, _, s in rows] for name in _LISTS},
+        "log_decay": [s.log_decay for _, _, s in rows],
+        **{name: _flat_list_array([getattr(s, name) for _, _, s in rows], _STATE_SCHEMA.field(name).type.value_type)
+           for name in ("seen_items", *_LISTS)},
     }
     return pa.table(columns, schema=_STATE_SCHEMA)
+
+
+def _flat_list_array(lists: list, value_type: pa.DataType) -> pa.LargeListArray:
+    """Lists (or sets) as one column, its values converted as one flat array (not a list at a time)."""
+    offsets = np.zeros(len(lists) + 1, np.int64)
+    np.cumsum([len(values) for values in lists], out=offsets[1:])
+    values = itertools.chain.from_iterable(lists)
+    if pa.types.is_dictionary(value_type):
+        codes: dict[str, int] = {}
+        indices = np.fromiter((codes.setdefault(v, len(codes)) for v in values), np.int32, count=int(offsets[-1]))
+        flat = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(list(codes), pa.string()))
+    else:
+        flat = pa.array(np.fromiter(values, np.float64, count=int(offsets[-1])), value_type)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), flat)
 
 
 def _list_array(vectors: list[np.ndarray]) -> pa.LargeListArray:
@@ -120,8 +141,36 @@ def _vectors_of(column: pa.ChunkedArray) -> list[np.ndarray]:
     return [values[offsets[n]:offsets[n + 1]].copy() for n in range(len(array))]
 
 
+def _lists_of(column: pa.ChunkedArray) -> list[list]:
+    """A list column as Python lists, converted as one flat array (much faster than row by row).
+    Strings are made once per distinct value and shared, as item ids repeat across users."""
+    array = column.combine_chunks()
+    offsets, values = array.offsets.to_numpy(), array.values
+    if pa.types.is_dictionary(values.type):
+        distinct = values.dictionary.to_pylist()
+        values = [distinct[i] for i in values.indices.to_numpy().tolist()]
+    else:
+        values = values.to_numpy().tolist()
+    return [values[offsets[n]:offsets[n + 1]] for n in range(len(array))]
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """No cyclic garbage collection while millions of lasting objects are made: its passes,
+    triggered by the allocations themselves, would walk them again and again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _spaces_of(table: pa.Table) -> dict[str, dict[str, InterestState]]:
-    columns = {name: table[name].to_pylist() for name in _STATE_SCHEMA.names if name != "accumulator"}
+    lists = {"seen_items", *_LISTS}
+    columns = {name: _lists_of(table[name]) if name in lists else table[name].to_pylist()
+               for name in _STATE_SCHEMA.names if name != "accumulator"}
     accumulators = _vectors_of(table["accumulator"])
     spaces: dict[str, dict[str, InterestState]] = {}
     for n, (tag, user) in enumerate(zip(columns["encoder_version"], columns["user_id"])):
@@ -133,11 +182,25 @@ def _spaces_of(table: pa.Table) -> dict[str, dict[str, InterestState]]:
     return spaces
 
 
-def _ipc(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue()
+class _Checksummed:
+    """A file that writes through to `handle`, counting the bytes and their crc32 as they pass."""
+
+    def __init__(self, handle) -> None:
+        self.handle, self.crc, self.size, self.closed = handle, 0, 0, False
+
+    def write(self, data) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(memoryview(data))
+        return self.handle.write(data)
+
+    def writable(self) -> bool:
+        return True
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def close(self) -> None:  # Arrow closes its stream; the file stays open for the next part
+        pass
 
 
 def snapshot_path(folder: Path, shard: int, sequence: int) -> Path:
@@ -148,16 +211,31 @@ def write_snapshot(folder: str | Path, snapshot: ShardSnapshot, sequence: int, k
     """Write `snapshot` durably as number `sequence` of its shard; older ones beyond `keep` go."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    with paused_gc():
+        return _write_snapshot(folder, snapshot, sequence, keep)
+
+
+def _write_snapshot(folder: Path, snapshot: ShardSnapshot, sequence: int, keep: int) -> Path:
     keys, users = snapshot.keys.compact()
     meta = {"shard": snapshot.shard, "n_shards": snapshot.n_shards, "fingerprint": snapshot.fingerprint,
             "offset": snapshot.position.offset, "tail_crc": snapshot.position.tail_crc}
-    parts = [json.dumps(meta).encode(), _ipc(_states_table(snapshot.spaces)),
-             _ipc(pa.table({"key": pa.array(keys, pa.uint64()), "user": pa.array(users, pa.uint64())}))]
-    payload = b"".join(struct.pack("<Q", len(p)) + p for p in parts)
+    keys_table = pa.table({"key": pa.array(keys, pa.uint64()), "user": pa.array(users, pa.uint64())})
+    parts = [json.dumps(meta).encode(), _states_table(snapshot.spaces), keys_table]
     path = snapshot_path(folder, snapshot.shard, sequence)
     partial = path.with_suffix(".partial")
     with open(partial, "wb") as handle:
-        handle.write(_HEADER.pack(MAGIC, zlib.crc32(payload), len(payload)) + payload)
+        handle.write(bytes(_HEADER.size))  # filled in once the parts' sizes and checksum are known
+        sink, sizes = _Checksummed(handle), []
+        for part in parts:  # streamed into the file: a snapshot may be a GB, so never joined in memory
+            before = sink.size
+            if isinstance(part, bytes):
+                sink.write(part)
+            else:
+                with pa.ipc.new_stream(pa.PythonFile(sink, mode="w"), part.schema) as writer:
+                    writer.write_table(part)
+            sizes.append(sink.size - before)
+        handle.seek(0)
+        handle.write(_HEADER.pack(MAGIC, zlib.crc32(struct.pack("<3Q", *sizes), sink.crc), *sizes))
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(partial, path)
@@ -171,21 +249,24 @@ def write_snapshot(folder: str | Path, snapshot: ShardSnapshot, sequence: int, k
 
 def read_snapshot(path: Path) -> ShardSnapshot:
     """One snapshot file; ValueError when it is torn or damaged."""
+    with paused_gc():
+        return _read_snapshot(path)
+
+
+def _read_snapshot(path: Path) -> ShardSnapshot:
     data = path.read_bytes()
     if len(data) < _HEADER.size:
         raise ValueError(f"{path}: shorter than its header")
-    magic, crc, length = _HEADER.unpack_from(data)
-    payload = data[_HEADER.size:]
-    if magic != MAGIC or len(payload) != length or zlib.crc32(payload) != crc:
+    magic, crc, *sizes = _HEADER.unpack_from(data)
+    payload = memoryview(data)[_HEADER.size:]  # views, not copies, of what may be a GB
+    if (magic != MAGIC or len(payload) != sum(sizes)
+            or zlib.crc32(struct.pack("<3Q", *sizes), zlib.crc32(payload)) != crc):
         raise ValueError(f"{path}: torn or damaged (checksum or length does not match)")
-    parts, at = [], 0
-    while at < len(payload):
-        (size,) = struct.unpack_from("<Q", payload, at)
-        parts.append(payload[at + 8 : at + 8 + size])
-        at += 8 + size
-    meta = json.loads(parts[0])
-    states = pa.ipc.open_stream(parts[1]).read_all()
-    keys = pa.ipc.open_stream(parts[2]).read_all()
+    ends = list(itertools.accumulate(sizes))
+    parts = [payload[end - size:end] for size, end in zip(sizes, ends)]
+    meta = json.loads(bytes(parts[0]))
+    states = pa.ipc.open_stream(pa.py_buffer(parts[1])).read_all()
+    keys = pa.ipc.open_stream(pa.py_buffer(parts[2])).read_all()
     return ShardSnapshot(
         meta["shard"], meta["n_shards"], meta["fingerprint"], LogPosition(meta["offset"], meta["tail_crc"]),
         _spaces_of(states), EventKeys(keys["key"].to_numpy(), keys["user"].to_numpy()),
