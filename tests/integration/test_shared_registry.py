@@ -2,8 +2,8 @@
 store is PostgreSQL (127.0.0.1:5432) and which keeps the artifacts itself, as a team runs it.
 
 The embed job finds the server through REC_MLFLOW_TRACKING_URI, registers the encoder
-(its weights uploaded to the server) and publishes the items table; an app started with
-the server's URI in its config serves from what it resolves there.
+(its weights uploaded to the server) and publishes the items table; an app built with
+the same variable serves from what it resolves there.
 """
 
 from __future__ import annotations
@@ -110,11 +110,8 @@ def test_jobs_and_service_share_a_postgres_backed_registry(
     assert _postgres(database, "SELECT count(*) FROM runs")[0][0] >= 2  # the encoder's registration, the embed run
     assert not (tmp_path / "mlartifacts").exists()  # the weights went to the server, not beside the job
 
-    # The service, on another config file that names the server (its replicas read it there).
-    settings["paths"]["mlflow_tracking_uri"] = url
-    serve_path = tmp_path / "serve.yaml"
-    serve_path.write_text(yaml.safe_dump(settings))
-    serve.run(build_app(AppArgs(config=str(serve_path))), name="shared-registry", route_prefix="/shared")
+    # The service, with the same variable where the app is built (serve run, rec serve).
+    serve.run(build_app(AppArgs(config=str(path))), name="shared-registry", route_prefix="/shared")
     try:
         with httpx.Client(base_url=f"{base_url}/shared", timeout=60) as http:
             assert http.post("/events", json=[{"user_id": "pg-user", "item_id": "1", "type": "like",

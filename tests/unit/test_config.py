@@ -11,7 +11,7 @@ from rec.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = REPO_ROOT / "configs"
-_ENV_VARS = ("REC_HOME", "REC_LANCEDB_URI", "REC_MLFLOW_TRACKING_URI", "REC_EVENT_LOG_DIR")
+_ENV_VARS = ("REC_HOME", "REC_LANCEDB_URI", "REC_MLFLOW_TRACKING_URI", "REC_EVENT_LOG_DIR", "REC_SNAPSHOT_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -273,3 +273,14 @@ def test_filterable_attributes_always_include_year(tmp_path):
     assert load_config(CONFIGS / "base.yaml").catalog.attributes() == {"year": "int"}
     path = _child(tmp_path / "ok.yaml", "catalog:\n  filterable: {runtime: int, language: string}\n")
     assert load_config(path).catalog.attributes() == {"year": "int", "runtime": "int", "language": "string"}
+
+
+def test_a_tracking_server_keeps_the_artifacts_unless_a_store_is_named(monkeypatch, tmp_path):
+    local = PathsConfig(home=str(tmp_path)).resolved()
+    assert local.mlflow_artifacts_uri == str(tmp_path / "mlartifacts")
+    assert local.snapshot_dir == str(tmp_path / "snapshots")
+    monkeypatch.setenv("REC_MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    shared = PathsConfig(home=str(tmp_path)).resolved()
+    assert shared.mlflow_tracking_uri == "http://127.0.0.1:5000" and shared.mlflow_artifacts_uri is None
+    named = PathsConfig(home=str(tmp_path), mlflow_artifacts_uri="s3://bucket/mlflow").resolved()
+    assert named.mlflow_artifacts_uri == "s3://bucket/mlflow"
