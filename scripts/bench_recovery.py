@@ -47,7 +47,8 @@ def write_log(path: Path, start: int, count: int) -> None:
     """Events start..start+count-1 as the shard logs them (users interleaved, time increasing)."""
     rng = np.random.default_rng(start)
     users = max(1, (start + count) // EVENTS_PER_USER)
-    user_ids, item_ids, types = rng.integers(0, users, count), rng.integers(0, ITEMS, count), rng.integers(0, len(TYPES), count)
+    user_ids, item_ids = rng.integers(0, users, count), rng.integers(0, ITEMS, count)
+    types = rng.integers(0, len(TYPES), count)
     with open(path, "a") as handle:
         for n in range(count):
             at = 1.7e9 + (start + n) * 0.01
@@ -127,7 +128,8 @@ def main() -> None:
           "| snapshot size | snapshot write |\n|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['events']:,} | {r['users']:,} | {r['log_mb']:.0f} MB | {r['whole_log_s']:.2f} s "
-              f"| {r['snapshot_s']:.2f} s | {r['tail']:,} | {r['snapshot_mb']:.0f} MB | {r['snapshot_write_s']:.2f} s |")
+              f"| {r['snapshot_s']:.2f} s | {r['tail']:,} | {r['snapshot_mb']:.0f} MB "
+              f"| {r['snapshot_write_s']:.2f} s |")
     last = results[-1]
     label = f"{last['events'] / 1e6:g}M" if last["events"] >= 1e6 else f"{last['events']:,}"
     print(f"recovery {label}: snapshot {last['snapshot_s']:.2f} s, whole log {last['whole_log_s']:.2f} s, "

@@ -74,7 +74,8 @@ def test_a_rerun_embeds_only_the_items_whose_text_changed(ray_cluster: str, rec_
 
     shutil.copytree(rec_home / "data", tmp_path / "data")
     path = tmp_path / "rerun.yaml"
-    path.write_text(yaml.safe_dump({"inherit": str(REPO_ROOT / "configs" / "base.yaml"), "paths": {"home": str(tmp_path)},
+    path.write_text(yaml.safe_dump({"inherit": str(REPO_ROOT / "configs" / "base.yaml"),
+                                    "paths": {"home": str(tmp_path)},
                                     "catalog": {"filterable": FILTERABLE}, "embed": {"actors": 2, "batch_size": 64}}))
     config = load_config(path)
     first = embed_catalog(config)
