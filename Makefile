@@ -12,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval bench-scale bench-embed bench-recovery wrk sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval bench-scale bench-embed bench-recovery bench-event-log wrk sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -84,6 +84,10 @@ bench-scale: install
 # (about 10 minutes, 8 GB of memory at 10M).
 bench-recovery: install
 	PYTHONPATH=. $(PY) scripts/bench_recovery.py
+
+# Events a user shard logs per second on each event-log backend: JSON-lines files and JetStream (about 20 s).
+bench-event-log: install
+	PYTHONPATH=.:tests $(PY) scripts/bench_event_log.py
 
 # The embed job against a plain loop on 20,000 synthetic items of 40-60 words (about 15 minutes on 2 cores).
 bench-embed: install

@@ -28,8 +28,8 @@ import numpy as np
 from rec.config import InterestConfig
 from rec.interest.event_keys import EventKeys, key_hash
 from rec.interest.snapshot import KEEP, ShardSnapshots, fingerprint, paused_gc
-from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, read_log, shard_log_path
-from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests, stated_log_path
+from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs
+from rec.storage.stated_interests import StatedInterest, StatedInterestLog, read_stated_interests
 from rec.interest.profile import UserProfile, user_profile
 from rec.interest.rule import InterestState
 from rec.interest.spaces import VectorLookup, VectorSpace, fold_event, rebuild_states
@@ -105,36 +105,34 @@ class UserShard:
         self.spaces: OrderedDict[str, VectorSpace] = OrderedDict()
         self.snapshots = None if snapshot_dir is None else ShardSnapshots(
             snapshot_dir, shard, n_shards, fingerprint(config, history_length), snapshot_every)
-        self.log_path = shard_log_path(log_dir, shard)
+        self.writer = EventLogWriter(log_dir, shard)
         with paused_gc():  # it makes an object or more for every event and user
             self.resume, self.event_keys = self._start()
         if lookup is not None:
             self.prepare(encoder_version, dim, lookup)
-        self.writer = EventLogWriter(self.log_path)
         # Stated interests are text, the same in every vector space: held once.
         self.stated: dict[str, StatedInterest] = {
             user: stated for user, stated in read_stated_interests(log_dir).items()
             if shard_of(user, n_shards) == shard
         }
-        self.stated_log = StatedInterestLog(stated_log_path(log_dir, shard))
+        self.stated_log = StatedInterestLog(log_dir, shard)
 
     def _own_events(self) -> list[LoggedEvent]:
         return [e for e in read_all_logs(self.log_dir) if shard_of(e.user_id, self.n_shards) == self.shard]
 
     def _start(self) -> tuple[Resume, EventKeys]:
         """From the latest usable snapshot and the log after it, else from the whole log."""
-        snapshot = self.snapshots.latest(self.log_path) if self.snapshots else None
+        snapshot = self.snapshots.latest(self.writer.log) if self.snapshots else None
         if snapshot is None:
             events = self._own_events()
             self.started_from = {"snapshot": None, "events_replayed": len(events)}
             return Resume({}, events, from_empty=True), EventKeys.of((e.user_id, e.event_id) for e in events)
-        offset = snapshot.position.offset
-        events = [e for e in read_log(self.log_path, offset) if shard_of(e.user_id, self.n_shards) == self.shard]
+        events = [e for e in self.writer.read(snapshot.position) if shard_of(e.user_id, self.n_shards) == self.shard]
         for event in events:
             snapshot.keys.add(event.user_id, event.event_id)
         self.started_from = {"snapshot": self.snapshots.sequence, "events_replayed": len(events)}
-        log.info("shard %d: resuming from snapshot %d (byte %d of its log) and %d events after it",
-                 self.shard, self.snapshots.sequence, offset, len(events))
+        log.info("shard %d: resuming from snapshot %d (at %d in its log) and %d events after it",
+                 self.shard, self.snapshots.sequence, snapshot.position.offset, len(events))
         return Resume(snapshot.spaces, events), snapshot.keys
 
     @property
@@ -263,7 +261,14 @@ class UserShard:
     def delete_user(self, user_id: str) -> UserForgotten:
         """Forget a user: their events and stated interest leave this shard's logs and their
         state is dropped. (Lines written under an earlier shard count, in other shards'
-        files, are not touched.)"""
+        logs, are not touched.)
+
+        The snapshots that hold the user go first, so a crash at any point leaves none of
+        them to resume from (a stream's positions survive the deletion, unlike a file's);
+        one without the user is written once their events are gone."""
+        known = not self.spaces or any(user_id in space.states for space in self.spaces.values())
+        if self.snapshots is not None and known:
+            self.snapshots.remove_all()
         removed = self.writer.remove_user(user_id)
         had_stated = self.stated.pop(user_id, None) is not None
         self.stated_log.remove_user(user_id)
@@ -271,9 +276,8 @@ class UserShard:
             space.states.pop(user_id, None)
         self.event_keys.remove_user(user_id)
         self.resume = None
-        if self.snapshots is not None and removed:
-            # Without the user; the older ones, which hold them, go (all of them when no space is held).
-            self.snapshot(keep=1) if self.spaces else self.snapshots.remove_all()
+        if self.snapshots is not None and known:
+            self.snapshot(keep=1)  # none when no space is held: the next start rebuilds from the log
         return UserForgotten(removed, had_stated)
 
     def snapshot(self, keep: int = KEEP) -> Path | None:
@@ -282,7 +286,7 @@ class UserShard:
         if self.snapshots is None or not self.spaces:
             return None
         return self.snapshots.write({tag: space.states for tag, space in self.spaces.items()},
-                                    self.event_keys, self.log_path, keep)
+                                    self.event_keys, self.writer.log, keep)
 
     def close(self) -> None:
         self.writer.close()

@@ -34,40 +34,13 @@ import pyarrow as pa
 from rec.interest.event_keys import EventKeys
 from rec.interest.rule import InterestState
 from rec.storage.jsonl import fsync_dir
+from rec.storage.record_log import LogPosition, RecordLog
 
 log = logging.getLogger(__name__)
 
 MAGIC = b"RECSNAP1"
 _HEADER = struct.Struct("<8sI3Q")  # magic, crc32 of the parts and their sizes, each part's size
 KEEP = 2  # snapshots kept per shard: the newest, and the one before in case it is damaged
-_TAIL_BYTES = 4096  # the end of the log read so far, whose checksum shows the file is the same
-
-
-@dataclass(frozen=True)
-class LogPosition:
-    """How far into its log file a snapshot's states go, and how to tell the file is still that one."""
-
-    offset: int
-    tail_crc: int  # crc32 of the last _TAIL_BYTES before `offset`
-
-    @classmethod
-    def end_of(cls, path: Path) -> LogPosition:
-        """The file's current end (call it with every append flushed)."""
-        size = path.stat().st_size if path.exists() else 0
-        return cls(size, _tail_crc(path, size))
-
-    def still_in(self, path: Path) -> bool:
-        """Whether `path` still holds the bytes read up to `offset` (it was appended to, not rewritten)."""
-        size = path.stat().st_size if path.exists() else 0
-        return size >= self.offset and _tail_crc(path, self.offset) == self.tail_crc
-
-
-def _tail_crc(path: Path, offset: int) -> int:
-    if offset == 0:
-        return 0
-    with open(path, "rb") as handle:
-        handle.seek(max(0, offset - _TAIL_BYTES))
-        return zlib.crc32(handle.read(min(offset, _TAIL_BYTES)))
 
 
 def fingerprint(interest_config: object, history_length: int) -> str:
@@ -291,8 +264,8 @@ class ShardSnapshots:
         self.folder, self.shard, self.n_shards, self.fingerprint = Path(folder), shard, n_shards, fingerprint
         self.every, self.sequence, self.since = every, 0, 0
 
-    def latest(self, log_path: Path) -> ShardSnapshot | None:
-        """The newest snapshot this shard can resume from with `log_path` as it is now."""
+    def latest(self, event_log: RecordLog) -> ShardSnapshot | None:
+        """The newest snapshot this shard can resume from with its `event_log` as it is now."""
         found = latest_snapshot(self.folder, self.shard)
         if found is None:
             return None
@@ -301,7 +274,7 @@ class ShardSnapshots:
             log.info("shard %d: snapshot %d was made with another shard count or interest config: "
                      "rebuilding from the whole log", self.shard, self.sequence)
             return None
-        if not snapshot.position.still_in(log_path):
+        if not event_log.holds(snapshot.position):
             log.info("shard %d: the log was rewritten after snapshot %d: rebuilding from the whole log",
                      self.shard, self.sequence)
             return None
@@ -316,10 +289,10 @@ class ShardSnapshots:
         self.since += logged
         return 0 < self.every <= self.since
 
-    def write(self, spaces: dict[str, dict[str, InterestState]], keys: EventKeys, log_path: Path,
+    def write(self, spaces: dict[str, dict[str, InterestState]], keys: EventKeys, event_log: RecordLog,
               keep: int = KEEP) -> Path:
-        """Snapshot `spaces` and `keys` as of the end of `log_path` (every append flushed), keeping `keep`."""
+        """Snapshot `spaces` and `keys` as of the end of `event_log` (every append returned), keeping `keep`."""
         self.sequence, self.since = self.sequence + 1, 0
-        snapshot = ShardSnapshot(self.shard, self.n_shards, self.fingerprint, LogPosition.end_of(log_path),
+        snapshot = ShardSnapshot(self.shard, self.n_shards, self.fingerprint, event_log.end(),
                                  spaces, keys)
         return write_snapshot(self.folder, snapshot, self.sequence, keep)

@@ -1,20 +1,25 @@
-"""The durable event log: append-only JSON lines (rec/storage/jsonl.py), fsynced
-before an ack.
-
-One file per writer (a user shard), so writers never contend for a file; a
-writer cuts a torn last line off when it opens the file.
+"""The durable event log: one record log per writer (a user shard), so writers never
+contend (rec/storage/record_log.py: JSON-lines files by default, or JetStream).
+An append is durable before an ack.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from rec.storage.jsonl import UserRecordFile, read_records
+from rec.storage.jsonl import read_records
+from rec.storage.record_log import (
+    JsonlRecordLog, LogPosition, RecordLog, open_record_log, read_all_records, record_file_path,
+)
 
 log = logging.getLogger(__name__)
+
+KIND = "events"
 
 
 @dataclass(frozen=True)
@@ -31,27 +36,41 @@ class LoggedEvent:
 
 
 def shard_log_path(log_dir: str | Path, shard: int) -> Path:
-    """The log file written by one user shard."""
-    return Path(log_dir) / f"events-shard-{shard:04d}.jsonl"
+    """The log file written by one user shard (the JSON-lines backend)."""
+    return record_file_path(log_dir, KIND, shard)
 
 
 class EventLogWriter:
-    """Appends batches of events to one log file, durably."""
+    """Appends batches of one shard's events to its log, durably."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.file = UserRecordFile(path)
-        self.path = self.file.path
+    def __init__(self, log: str | Path, shard: int | None = None) -> None:
+        """`log`: the log's location (a folder or a nats:// URI) with `shard`, or one file's path."""
+        self.log: RecordLog = open_record_log(log, KIND, shard) if shard is not None else JsonlRecordLog(log)
+        self.path = getattr(self.log, "path", None)  # None on JetStream
+        self._ids = _IdScope()
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
-        """Write `events` and fsync; when this returns they survive a crash."""
-        self.file.append([_record(e) for e in events])
+        """Write `events` durably; when this returns they survive a crash."""
+        self.log.append([_record(e) for e in events], [self._ids.of(e) for e in events])
+
+    def read(self, after: LogPosition | None = None) -> Iterator[LoggedEvent]:
+        """This log's events in write order, after `after` (None: all)."""
+        return (LoggedEvent(**record) for record in self.log.records(after))
+
+    def end(self) -> LogPosition:
+        return self.log.end()
+
+    def holds(self, position: LogPosition) -> bool:
+        return self.log.holds(position)
 
     def remove_user(self, user_id: str) -> int:
-        """Rewrite the file without `user_id`'s events; returns how many were removed."""
-        return self.file.remove_user(user_id)
+        """Remove `user_id`'s events; returns how many were removed."""
+        removed = self.log.remove_user(user_id)
+        self._ids = _IdScope()  # the user's ids may come again: not as resends of erased messages
+        return removed
 
     def close(self) -> None:
-        self.file.close()
+        self.log.close()
 
 
 def _record(event: LoggedEvent) -> dict:
@@ -61,13 +80,28 @@ def _record(event: LoggedEvent) -> dict:
     return record
 
 
+class _IdScope:
+    """The ids a backend refuses a resent message by (JetStream, within its duplicate window):
+    the event's user and event_id, in a scope of this writer's. A retry after a lost ack comes
+    from the same writer and scope, so the stored copy stands; a new writer (after a restart)
+    checks ids itself, from the log; after a deletion the scope is new, so a forgotten user's
+    event is stored again rather than taken for its erased copy."""
+
+    def __init__(self) -> None:
+        self.scope = uuid.uuid4().hex[:8]
+
+    def of(self, event: LoggedEvent) -> str:
+        key = hashlib.blake2b(f"{event.user_id}\0{event.event_id}".encode(), digest_size=12).hexdigest()
+        return f"{self.scope}-{key}"
+
+
 def read_log(path: str | Path, offset: int = 0) -> Iterator[LoggedEvent]:
     """Events of one log file in write order, from byte `offset`; a torn last line is skipped."""
     return (LoggedEvent(**record) for record in read_records(Path(path), offset))
 
 
-def read_all_logs(log_dir: str | Path) -> list[LoggedEvent]:
+def read_all_logs(location: str | Path) -> list[LoggedEvent]:
     """Every logged event of every shard, ordered by the time it was logged."""
-    events = [e for path in sorted(Path(log_dir).glob("events-shard-*.jsonl")) for e in read_log(path)]
-    events.sort(key=lambda e: e.logged_at)  # stable: one file's order is kept on ties
+    events = [LoggedEvent(**record) for record in read_all_records(location, KIND)]
+    events.sort(key=lambda e: e.logged_at)  # stable: one log's order is kept on ties
     return events

@@ -20,7 +20,8 @@ whichever ingress replica or client sent it; scaling out means more shards.
 
 The app under test is its own (`durable`, under /durable, with its own event
 log and `serve.ingress_replicas: 2`), so killing its replicas leaves the other
-tests' app alone. The long versions are marked slow: `pytest -m slow
+tests' app alone. Every test runs on both event-log backends: JSON-lines files,
+and a JetStream stream on the NATS server at 127.0.0.1:4222. The long versions are marked slow: `pytest -m slow
 tests/integration/test_durability.py`.
 """
 
@@ -46,6 +47,7 @@ import ray
 import yaml
 from ray import serve
 
+from jetstream_server import delete_stream, new_stream_location
 from rec.config import EVENT_TYPES, RecConfig, load_config
 from rec.storage.event_log import read_all_logs
 from rec.registry.encoders import resolve_encoder
@@ -68,17 +70,23 @@ class DurableApp:
     config: RecConfig
     item_ids: list[str]
 
+    @property
+    def on_stream(self) -> bool:
+        return self.config.paths.event_log_dir.startswith("nats://")
 
-@pytest.fixture(scope="module")
-def app(base_url: str, rec_home: Path) -> Iterator[DurableApp]:
-    """A second copy of the app with two ingress replicas and its own event log."""
+
+@pytest.fixture(scope="module", params=["jsonl", pytest.param("jetstream", marks=pytest.mark.jetstream)])
+def app(request: pytest.FixtureRequest, base_url: str, rec_home: Path) -> Iterator[DurableApp]:
+    """A second copy of the app with two ingress replicas and its own event log, on each backend."""
     from serve.app import AppArgs, build_app
 
-    path = rec_home / "test-durable.yaml"
+    backend = request.param
+    event_log = new_stream_location() if backend == "jetstream" else str(rec_home / "events-durable")
+    path = rec_home / f"test-durable-{backend}.yaml"
     path.write_text(yaml.safe_dump({
         "inherit": str(Path(__file__).resolve().parents[2] / "configs" / "base.yaml"),
-        "paths": {"home": str(rec_home), "event_log_dir": str(rec_home / "events-durable"),
-                  "snapshot_dir": str(rec_home / "snapshots-durable")},
+        "paths": {"home": str(rec_home), "event_log_dir": event_log,
+                  "snapshot_dir": str(rec_home / f"snapshots-durable-{backend}")},
         # Snapshots every few events, so that a killed shard restarts from one (and may be killed mid-write).
         "serve": {"interest_model_alias": None, "ingress_replicas": INGRESS_REPLICAS,
                   "snapshot_every_events": SNAPSHOT_EVERY},
@@ -88,6 +96,8 @@ def app(base_url: str, rec_home: Path) -> Iterator[DurableApp]:
     serve.run(build_app(AppArgs(config=str(path))), name=APP, route_prefix=f"/{APP}")
     yield DurableApp(f"{base_url}/{APP}", config, items["item_id"].to_pylist())
     serve.delete(APP)
+    if backend == "jetstream":
+        delete_stream(event_log)
 
 
 # -- clients ---------------------------------------------------------------
@@ -229,9 +239,12 @@ def live_profiles(config: RecConfig, users: Sequence[str]) -> dict[str, UserProf
 
 
 def rebuilt_profiles(config: RecConfig, users: Sequence[str], scratch: Path) -> dict[str, UserProfile]:
-    """Each user's state rebuilt from (a copy of) the event log, as a restarting shard does."""
-    copy = scratch / f"log-copy-{time.monotonic_ns()}"
-    shutil.copytree(config.paths.event_log_dir, copy)
+    """Each user's state rebuilt from (a copy of) the event log, as a restarting shard does
+    (a stream is read where it is: opening a shard on it writes nothing)."""
+    copy = config.paths.event_log_dir
+    if not copy.startswith("nats://"):
+        copy = scratch / f"log-copy-{time.monotonic_ns()}"
+        shutil.copytree(config.paths.event_log_dir, copy)
     live = resolve_encoder(config.encoder, config.paths)
     store = ItemStore(config.paths.lancedb_uri, live.items_table, live.items_table_version)
     n = config.serve.user_shards
@@ -355,3 +368,33 @@ def test_whole_app_recovers_from_kill_9_of_every_replica(app: DurableApp, tmp_pa
         assert http.post("/recommendations/text", json={"text": "space adventure", "k": 3}).status_code == 200
     print(f"\n{n_events} events, killed {len(before)} replicas {sorted(before.values())} after "
           f"{run['acked_at_kill']} acks, {busy_clients.resends} resends")
+
+
+def test_a_deleted_user_stays_forgotten_across_kill_9_of_their_shard(app: DurableApp, tmp_path: Path) -> None:
+    """DELETE /users/{id} takes the user's events out of the log and every snapshot: the
+    shard's replacement, resuming from its latest snapshot and the log, knows nothing of them."""
+    n = app.config.serve.user_shards
+    leaving, staying = (next(f"{name}-{i}" for i in range(1000) if shard_of(f"{name}-{i}", n) == 0)
+                        for name in ("leaving", "staying"))
+    clients = Clients(app.url)
+    batches = make_batches("forget", [leaving, staying], app.item_ids, SNAPSHOT_EVERY * 3, threads=2,
+                           batch_size=3, seed=5)
+    clients.run(batches)
+    theirs = next(e for thread in batches for batch in thread for e in batch if e["user_id"] == leaving)
+    with httpx.Client(base_url=app.url, timeout=60) as http:
+        http.put(f"/users/{leaving}/interests", json={"text": "westerns"}).raise_for_status()
+        reply = http.delete(f"/users/{leaving}").json()
+        assert reply["deleted_events"] > 0 and reply["deleted_stated_interest"] is True
+    staying_before = live_profiles(app.config, [staying])
+    assert not any(e.user_id == leaving for e in read_all_logs(app.config.paths.event_log_dir))
+
+    wait_for_replacements(kill_9(replica_pids("UserShard0")))
+
+    resumed = serve.get_deployment_handle("UserShard0", app_name=APP).started_from.remote().result(timeout_s=60)
+    assert resumed["snapshot"] is not None, resumed  # the one written without the user
+    assert live_profiles(app.config, [leaving])[leaving].n_events == 0
+    assert_same_state(live_profiles(app.config, [staying]), staying_before)
+    with httpx.Client(base_url=app.url, timeout=60) as http:
+        assert http.get(f"/users/{leaving}/interests").json()["text"] == ""
+        assert http.post("/events", json=[theirs]).json()["accepted"] == 1  # forgotten: its id is new again
+    assert_live_equals_log(app.config, [leaving, staying], tmp_path)

@@ -14,6 +14,7 @@ from rec.interest.event_keys import EventKeys, key_hash
 from rec.interest.shard import IncomingEvent, UserShard
 from rec.interest.snapshot import read_snapshot
 from rec.storage.event_log import shard_log_path
+from jetstream_server import delete_stream, new_stream_location
 from test_shard import DIM, VECTORS, VECTORS_V2, FakeLookup
 
 CONFIG = BASE.interest
@@ -162,3 +163,40 @@ def test_a_deletion_before_any_space_is_held_removes_every_snapshot(tmp_path, lo
     shard = UserShard(0, 1, tmp_path / "log", config=CONFIG, snapshot_dir=tmp_path / "snapshots", snapshot_every=10)
     assert shard.delete_user("bob").events > 0
     assert _snapshots(tmp_path) == []  # they held bob; the next start rebuilds from the log
+
+
+@pytest.fixture
+def stream():
+    location = new_stream_location()
+    yield location
+    delete_stream(location)
+
+
+@pytest.mark.jetstream
+def test_on_jetstream_a_shard_resumes_after_its_snapshot_and_a_deletion_stays_deleted(tmp_path, stream):
+    def on_stream(**kwargs) -> UserShard:
+        return UserShard(0, 1, stream, DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1",
+                         snapshot_dir=tmp_path / "snapshots", snapshot_every=10, **kwargs)
+
+    shard = on_stream()
+    for event in _events(0, 25):
+        shard.apply([event], VECTORS)
+    assert shard.apply(_events(0, 2), VECTORS).duplicates == 2
+    logged = _profiles(shard)
+    shard.close()
+    resumed = on_stream()
+    assert resumed.started_from == {"snapshot": 2, "events_replayed": 5}
+    _assert_same(_profiles(resumed), logged)
+
+    def crash(*args, **kwargs):
+        raise OSError("killed before the snapshot without bob was written")
+
+    resumed.snapshots.write = crash
+    with pytest.raises(OSError):
+        resumed.delete_user("bob")
+    after_crash = on_stream()  # no snapshot that holds bob is left: a rebuild from the stream, without him
+    assert after_crash.started_from["snapshot"] is None
+    assert after_crash.profile("bob").n_events == 0
+    _assert_same({u: p for u, p in _profiles(after_crash).items() if u != "bob"},
+                 {u: p for u, p in logged.items() if u != "bob"})
+    assert after_crash.delete_user("bob").events == 0  # the retried DELETE finds nothing left

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from jetstream_server import delete_stream, new_stream_location
 from rec.storage.event_log import EventLogWriter, LoggedEvent, read_all_logs, read_log, shard_log_path
 
 
@@ -97,3 +100,19 @@ def test_read_all_logs_skips_torn_tail_of_each_shard(tmp_path):
         with open(shard_log_path(tmp_path, shard), "ab") as handle:
             handle.write(b'{"torn":')
     assert [e.event_id for e in read_all_logs(tmp_path)] == ["e0", "e1"]
+
+
+@pytest.mark.jetstream
+def test_on_jetstream_a_resent_batch_is_stored_once_but_a_forgotten_users_event_again():
+    location = new_stream_location()
+    try:
+        writer = EventLogWriter(location, 0)
+        event = LoggedEvent("e1", "u", "i1", "like", 1.0, 2.0)
+        writer.append([event])
+        writer.append([event])  # a retry after a lost ack: JetStream keeps the first copy
+        assert [e.event_id for e in writer.read()] == ["e1"]
+        assert writer.remove_user("u") == 1 and list(writer.read()) == []
+        writer.append([event])  # the forgotten user's event comes again: a new event, not a resend
+        assert list(writer.read()) == [event]
+    finally:
+        delete_stream(location)

@@ -1,0 +1,179 @@
+"""Record logs in a JetStream stream (`nats://host:port/STREAM`): one subject per log,
+`STREAM.<kind>.<shard>`, in one file-stored stream.
+
+- An append publishes every record and returns when the server has acknowledged all
+  of them: they are in the stream's files before the caller acks its client. (A
+  single server writes them to the OS at once and fsyncs every `sync_interval`,
+  2 minutes by default: run JetStream replicated, or with `sync_interval: always`,
+  to survive the loss of the machine, not only of a process.)
+- A record sent with an id is refused within the stream's duplicate window (2
+  minutes) if the same id was stored; the shard checks ids itself after that.
+- `remove_user` erases the user's messages by sequence number (JetStream's secure
+  delete overwrites them in its files); the rest keep their numbers, so a reader's
+  position stays valid.
+
+nats-py is asyncio; the shards are not. Each process keeps one connection per server
+on an event loop thread of its own, and calls wait on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+import nats
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from rec.storage.record_log import LogPosition
+
+DUPLICATE_WINDOW_S = 120
+_FETCH = 1000  # messages a read asks for at a time
+_TIMEOUT_S = 30
+
+
+class JetStream:
+    """A blocking client of one server's stream: nats-py on an event loop thread of its own."""
+
+    def __init__(self, url: str, stream: str) -> None:
+        self.stream = stream
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name=f"jetstream-{stream}", daemon=True).start()
+        self.connection = self.run(nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1))
+        self.js = self.connection.jetstream(timeout=_TIMEOUT_S)
+        self.run(self._ensure_stream())
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_TIMEOUT_S * 4)
+
+    async def _ensure_stream(self) -> None:
+        try:
+            await self.js.stream_info(self.stream)
+        except NotFoundError:
+            await self.js.add_stream(
+                name=self.stream, subjects=[f"{self.stream}.>"], storage=api.StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+            )
+
+    async def publish_all(self, subject: str, payloads: Sequence[bytes], ids: Sequence[str] | None) -> None:
+        """Publish in order, pipelined; returns when every one is acknowledged (raises if any is not)."""
+        pending = [
+            await self.js.publish_async(subject, payload, stream=self.stream,
+                                        headers={api.Header.MSG_ID: ids[i]} if ids else None)
+            for i, payload in enumerate(payloads)
+        ]
+        for ack in await asyncio.gather(*pending):
+            if not ack.seq:
+                raise RuntimeError(f"JetStream did not store a message on {subject}: {ack}")
+
+    async def messages(self, subjects: str, start: int) -> list[list[tuple[int, bytes]]]:
+        """(stream sequence, payload) of `subjects`' messages from sequence `start`, in batches."""
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
+            opt_start_seq=start if start > 1 else None, ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60, mem_storage=True,
+        )
+        subscription = await self.js.pull_subscribe(subjects, stream=self.stream, config=config)
+        try:
+            left = (await subscription.consumer_info()).num_pending
+            batches = []
+            while left > 0:
+                batch = await subscription.fetch(min(left, _FETCH), timeout=_TIMEOUT_S)
+                batches.append([(m.metadata.sequence.stream, m.data) for m in batch])
+                left = batch[-1].metadata.num_pending if batch else 0
+            return batches
+        finally:
+            await subscription.unsubscribe()
+
+    async def delete(self, sequences: Sequence[int]) -> None:
+        for sequence in sequences:
+            await self.js.delete_msg(self.stream, sequence)  # erased: overwritten in the stream's files
+
+    async def end(self) -> LogPosition:
+        """The stream's last sequence number, and a checksum of when it was created (a stream
+        made again under the same name is another one)."""
+        info = await self.js.stream_info(self.stream)
+        return LogPosition(info.state.last_seq, zlib.crc32(str(info.created).encode()))
+
+
+_clients: dict[tuple[str, str], JetStream] = {}
+_clients_lock = threading.Lock()
+
+
+def client(location: str) -> JetStream:
+    """The process's client of the stream at `location` (nats://host:port/STREAM)."""
+    key = _key(location)
+    with _clients_lock:
+        if key not in _clients:
+            _clients[key] = JetStream(*key)
+        return _clients[key]
+
+
+def close_client(location: str) -> None:
+    """Close the process's client of `location`'s stream; the next use connects again."""
+    with _clients_lock:
+        stream = _clients.pop(_key(location), None)
+    if stream is not None:
+        stream.run(stream.connection.close())
+
+
+def _key(location: str) -> tuple[str, str]:
+    parsed = urlparse(location)
+    stream = parsed.path.strip("/")
+    if not stream or any(c in stream for c in ". *>/"):
+        raise ValueError(f"{location!r}: give the stream's name as the path, as in nats://127.0.0.1:4222/REC")
+    return f"nats://{parsed.netloc}", stream
+
+
+class JetStreamRecordLog:
+    """A RecordLog on one subject of a JetStream stream (rec/storage/record_log.py)."""
+
+    path = None
+
+    def __init__(self, location: str, kind: str, shard: int) -> None:
+        self.stream = client(location)
+        self.subject = f"{self.stream.stream}.{kind}.{shard:04d}"
+
+    def append(self, records: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
+        if records:
+            self.stream.run(self.stream.publish_all(self.subject, [_encode(r) for r in records], ids))
+
+    def records(self, after: LogPosition | None = None) -> Iterator[dict[str, Any]]:
+        for _, payload in self._messages(after.offset + 1 if after else 1):
+            yield json.loads(payload)
+
+    def _messages(self, start: int) -> Iterator[tuple[int, bytes]]:
+        for batch in self.stream.run(self.stream.messages(self.subject, start)):
+            yield from batch
+
+    def end(self) -> LogPosition:
+        return self.stream.run(self.stream.end())
+
+    def holds(self, position: LogPosition) -> bool:
+        end = self.end()
+        return end.tail_crc == position.tail_crc and end.offset >= position.offset
+
+    def remove_user(self, user_id: str) -> int:
+        theirs = [seq for seq, payload in self._messages(1) if json.loads(payload)["user_id"] == user_id]
+        self.stream.run(self.stream.delete(theirs))
+        return len(theirs)
+
+    def close(self) -> None:
+        pass  # the connection is the process's, shared by its logs
+
+
+def read_all_subjects(location: str, kind: str) -> Iterator[dict[str, Any]]:
+    """The records of every shard's subject of `kind`, in stream order."""
+    stream = client(location)
+    for batch in stream.run(stream.messages(f"{stream.stream}.{kind}.*", 1)):
+        for _, payload in batch:
+            yield json.loads(payload)
+
+
+def _encode(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()

@@ -1,0 +1,80 @@
+"""Tests for rec.storage.record_log on both backends: JSON-lines files and JetStream
+(the real server on 127.0.0.1:4222, a stream of the test's own)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jetstream_server import delete_stream, new_stream_location
+from rec.storage.record_log import open_record_log, read_all_records
+
+
+@pytest.fixture(params=["jsonl", pytest.param("jetstream", marks=pytest.mark.jetstream)])
+def location(request, tmp_path):
+    if request.param == "jsonl":
+        yield tmp_path / "log"
+        return
+    location = new_stream_location()
+    yield location
+    delete_stream(location)
+
+
+def _records(user: str, n: int, start: int = 0) -> list[dict]:
+    return [{"user_id": user, "n": i} for i in range(start, start + n)]
+
+
+def test_records_come_back_in_order_and_a_reader_resumes_after_its_position(location):
+    log = open_record_log(location, "events", 0)
+    log.append(_records("u", 3))
+    position = log.end()
+    log.append(_records("v", 2) + _records("u", 1, start=3))
+    assert [r["n"] for r in log.records()] == [0, 1, 2, 0, 1, 3]
+    assert [(r["user_id"], r["n"]) for r in log.records(position)] == [("v", 0), ("v", 1), ("u", 3)]
+    assert list(log.records(log.end())) == []
+    assert log.holds(position) and log.holds(log.end())
+    log.close()
+
+
+def test_each_shard_has_its_own_log_and_all_are_read_together(location):
+    first, second = open_record_log(location, "events", 0), open_record_log(location, "events", 1)
+    first.append(_records("u", 2))
+    second.append(_records("v", 1))
+    open_record_log(location, "stated", 0).append(_records("w", 1))  # another kind: not read with these
+    assert [r["user_id"] for r in first.records()] == ["u", "u"]
+    assert sorted(r["user_id"] for r in read_all_records(location, "events")) == ["u", "u", "v"]
+    assert [r["user_id"] for r in read_all_records(location, "stated")] == ["w"]
+
+
+def test_remove_user_leaves_none_of_their_records_and_keeps_the_rest(location):
+    log = open_record_log(location, "events", 0)
+    log.append(_records("u", 2) + _records("v", 2) + _records("u", 1, start=2))
+    assert log.remove_user("u") == 3
+    assert [(r["user_id"], r["n"]) for r in log.records()] == [("v", 0), ("v", 1)]
+    assert log.remove_user("u") == 0  # a repeated deletion finds nothing
+    log.append(_records("v", 1, start=2))
+    assert [r["n"] for r in open_record_log(location, "events", 0).records()] == [0, 1, 2]  # as a restart reads it
+
+
+def test_a_log_made_again_does_not_hold_an_old_position(location, tmp_path):
+    log = open_record_log(location, "events", 0)
+    log.append(_records("u", 3))
+    position = log.end()
+    if isinstance(location, str):
+        delete_stream(location)  # the stream made again under the same name
+    else:
+        (location / "events-shard-0000.jsonl").unlink()
+    again = open_record_log(location, "events", 0)
+    again.append(_records("v", 4))
+    assert not again.holds(position)
+
+
+@pytest.mark.jetstream
+def test_jetstream_refuses_a_resent_message_id():
+    location = new_stream_location()
+    try:
+        log = open_record_log(location, "events", 0)
+        log.append(_records("u", 2), ids=["a", "b"])
+        log.append(_records("u", 1, start=9), ids=["a"])  # a retry after a lost ack
+        assert [r["n"] for r in log.records()] == [0, 1]
+    finally:
+        delete_stream(location)
