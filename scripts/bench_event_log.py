@@ -1,7 +1,8 @@
 """Events per second one user shard can log, on each event-log backend: JSON-lines files
 (fsync per append) and JetStream (the NATS server on 127.0.0.1:4222, ack per append).
 
-Appends go through EventLogWriter, as the shard's do. A batch of 1 is one request's event
+Appends go through EventLogWriter, as the shard's do; then the whole log is read back,
+as a shard's restart replays it. A batch of 1 is one request's event
 under no load; larger batches are what group commit makes of concurrent requests (one
 append, one fsync or one round of acks, for all of them).
 
@@ -41,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per backend and batch size")
     args = parser.parse_args()
-    rows = {}
+    rows, replays = {}, {}
     with tempfile.TemporaryDirectory() as folder:
         stream = new_stream_location()
         try:
@@ -49,6 +50,9 @@ def main() -> None:
                 writer = EventLogWriter(location, 0)
                 for batch in BATCHES:
                     rows[backend, batch] = measure(writer, batch, args.seconds)
+                started = time.perf_counter()
+                n = sum(1 for _ in writer.read())
+                replays[backend] = (n, n / (time.perf_counter() - started))
                 writer.close()
         finally:
             delete_stream(stream)
@@ -56,6 +60,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for (backend, batch), (rate, ms) in rows.items():
         print(f"| {backend} | {batch} | {rate:,.0f} | {ms:.2f} |")
+    for backend, (n, rate) in replays.items():
+        print(f"replay {backend}: {n:,} events read back at {rate:,.0f} events/s (a restart without a snapshot)")
     ratios = " ".join(f"batch {b} {rows['jetstream', b][0] / rows['jsonl', b][0]:.2f}" for b in BATCHES)
     print(f"event log: jetstream / jsonl events/s, {ratios}")
 
