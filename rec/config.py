@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rec.catalog.schemas import ATTRIBUTE_NAME_PATTERN, FIXED_COLUMNS
 from rec.ab.config import ABReportConfig, ABTestConfig  # noqa: F401  (the config types are all here)
 from rec.errors import ConfigError
+from rec.storage.record_log import is_stream, stream_location
 from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the config types are all here)
 from rec.interest.model_config import SequenceModelConfig
 
@@ -69,7 +70,7 @@ class PathsConfig(_Strict):
             lancedb_uri=_absolute_if_local(lancedb),
             mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
             mlflow_artifacts_uri=_artifacts_uri(self.mlflow_artifacts_uri, tracking, home),
-            event_log_dir=_absolute_if_local(events),
+            event_log_dir=_event_log(events),
             new_items_dir=_absolute_if_local(new_items),
             impressions_dir=_absolute_if_local(impressions),
             snapshot_dir=_absolute_if_local(snapshots),
@@ -85,6 +86,17 @@ def _artifacts_uri(configured: str | None, tracking: str | None, home: Path) -> 
     if tracking and tracking.startswith(("http://", "https://")):
         return None
     return str(home / "mlartifacts")
+
+
+def _event_log(location: str) -> str:
+    """A folder (made absolute) or a JetStream stream, checked here so a bad one fails at load."""
+    if is_stream(location):
+        try:
+            stream_location(location)
+        except ValueError as error:
+            raise ConfigError(f"paths.event_log_dir (or REC_EVENT_LOG_DIR): {error}") from None
+        return location
+    return _absolute_if_local(location)
 
 
 def _absolute_if_local(uri: str) -> str:

@@ -24,13 +24,12 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urlparse
 
 import nats
 from nats.js import api
 from nats.js.errors import NotFoundError
 
-from rec.storage.record_log import LogPosition
+from rec.storage.record_log import LogPosition, stream_location
 
 DUPLICATE_WINDOW_S = 120
 _FETCH = 1000  # messages a read asks for at a time
@@ -109,7 +108,7 @@ _clients_lock = threading.Lock()
 
 def client(location: str) -> JetStream:
     """The process's client of the stream at `location` (nats://host:port/STREAM)."""
-    key = _key(location)
+    key = stream_location(location)
     with _clients_lock:
         if key not in _clients:
             _clients[key] = JetStream(*key)
@@ -119,17 +118,9 @@ def client(location: str) -> JetStream:
 def close_client(location: str) -> None:
     """Close the process's client of `location`'s stream; the next use connects again."""
     with _clients_lock:
-        stream = _clients.pop(_key(location), None)
+        stream = _clients.pop(stream_location(location), None)
     if stream is not None:
         stream.run(stream.connection.close())
-
-
-def _key(location: str) -> tuple[str, str]:
-    parsed = urlparse(location)
-    stream = parsed.path.strip("/")
-    if not stream or any(c in stream for c in ". *>/"):
-        raise ValueError(f"{location!r}: give the stream's name as the path, as in nats://127.0.0.1:4222/REC")
-    return f"nats://{parsed.netloc}", stream
 
 
 class JetStreamRecordLog:

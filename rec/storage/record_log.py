@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from rec.storage.jsonl import UserRecordFile, read_records
 
@@ -57,6 +58,16 @@ class RecordLog(Protocol):
 
 def is_stream(location: str | Path) -> bool:
     return str(location).startswith("nats://")
+
+
+def stream_location(location: str) -> tuple[str, str]:
+    """(server URL, stream name) of `nats://host:port/STREAM`; a ValueError says what is wrong."""
+    parsed = urlparse(location)
+    stream = parsed.path.strip("/")
+    if not parsed.netloc or not stream or any(c in stream for c in ". *>/"):
+        raise ValueError(f"{location!r}: an event log on JetStream is nats://host:port/STREAM, "
+                         "as in nats://127.0.0.1:4222/REC (a stream name has no '.', '*', '>', '/' or space)")
+    return f"nats://{parsed.netloc}", stream
 
 
 def open_record_log(location: str | Path, kind: str, shard: int) -> RecordLog:

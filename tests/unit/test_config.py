@@ -284,3 +284,12 @@ def test_a_tracking_server_keeps_the_artifacts_unless_a_store_is_named(monkeypat
     assert shared.mlflow_tracking_uri == "http://127.0.0.1:5000" and shared.mlflow_artifacts_uri is None
     named = PathsConfig(home=str(tmp_path), mlflow_artifacts_uri="s3://bucket/mlflow").resolved()
     assert named.mlflow_artifacts_uri == "s3://bucket/mlflow"
+
+
+def test_an_event_log_on_jetstream_is_kept_and_a_bad_stream_fails_at_load(monkeypatch, tmp_path):
+    monkeypatch.setenv("REC_HOME", str(tmp_path))
+    monkeypatch.setenv("REC_EVENT_LOG_DIR", "nats://127.0.0.1:4222/REC")
+    assert PathsConfig(home="var").resolved().event_log_dir == "nats://127.0.0.1:4222/REC"
+    monkeypatch.setenv("REC_EVENT_LOG_DIR", "nats://127.0.0.1:4222/rec.events")
+    with pytest.raises(ConfigError, match=r"paths.event_log_dir .*nats://host:port/STREAM"):
+        load_config(CONFIGS / "base.yaml")
