@@ -12,6 +12,9 @@
   delete overwrites them in its files); the rest keep their numbers, so a reader's
   position stays valid.
 
+`?max_age_days=D` on the location sets the stream's retention: JetStream drops messages
+older than that (docs/operations.md says what a shard then forgets).
+
 nats-py is asyncio; the shards are not. Each process keeps one connection per server
 on an event loop thread of its own, and calls wait on it.
 """
@@ -39,8 +42,8 @@ _TIMEOUT_S = 30
 class JetStream:
     """A blocking client of one server's stream: nats-py on an event loop thread of its own."""
 
-    def __init__(self, url: str, stream: str) -> None:
-        self.stream = stream
+    def __init__(self, url: str, stream: str, max_age_s: float | None = None) -> None:
+        self.stream, self.max_age_s = stream, max_age_s
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name=f"jetstream-{stream}", daemon=True).start()
         self.connection = self.run(nats.connect(url, connect_timeout=5, max_reconnect_attempts=-1))
@@ -51,13 +54,18 @@ class JetStream:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_TIMEOUT_S * 4)
 
     async def _ensure_stream(self) -> None:
+        """Create the stream, or give it the retention asked for (None: keep every message)."""
+        window = min(DUPLICATE_WINDOW_S, self.max_age_s or DUPLICATE_WINDOW_S)  # JetStream's rule
         try:
-            await self.js.stream_info(self.stream)
+            info = await self.js.stream_info(self.stream)
         except NotFoundError:
             await self.js.add_stream(
                 name=self.stream, subjects=[f"{self.stream}.>"], storage=api.StorageType.FILE,
-                duplicate_window=DUPLICATE_WINDOW_S,
+                duplicate_window=window, max_age=self.max_age_s,
             )
+            return
+        if (info.config.max_age or None) != self.max_age_s:
+            await self.js.update_stream(info.config.evolve(max_age=self.max_age_s or 0, duplicate_window=window))
 
     async def publish_all(self, subject: str, payloads: Sequence[bytes], ids: Sequence[str] | None) -> None:
         """Publish in order, pipelined; returns when every one is acknowledged (raises if any is not)."""
@@ -108,17 +116,17 @@ _clients_lock = threading.Lock()
 
 def client(location: str) -> JetStream:
     """The process's client of the stream at `location` (nats://host:port/STREAM)."""
-    key = stream_location(location)
+    server, stream, max_age_s = stream_location(location)
     with _clients_lock:
-        if key not in _clients:
-            _clients[key] = JetStream(*key)
-        return _clients[key]
+        if (server, stream) not in _clients:
+            _clients[server, stream] = JetStream(server, stream, max_age_s)
+        return _clients[server, stream]
 
 
 def close_client(location: str) -> None:
     """Close the process's client of `location`'s stream; the next use connects again."""
     with _clients_lock:
-        stream = _clients.pop(stream_location(location), None)
+        stream = _clients.pop(stream_location(location)[:2], None)
     if stream is not None:
         stream.run(stream.connection.close())
 

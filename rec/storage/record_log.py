@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from rec.storage.jsonl import UserRecordFile, read_records
 
@@ -60,14 +60,27 @@ def is_stream(location: str | Path) -> bool:
     return str(location).startswith("nats://")
 
 
-def stream_location(location: str) -> tuple[str, str]:
-    """(server URL, stream name) of `nats://host:port/STREAM`; a ValueError says what is wrong."""
+def stream_location(location: str) -> tuple[str, str, float | None]:
+    """(server URL, stream name, retention in seconds or None) of
+    `nats://host:port/STREAM[?max_age_days=D]`; a ValueError says what is wrong."""
     parsed = urlparse(location)
     stream = parsed.path.strip("/")
     if not parsed.netloc or not stream or any(c in stream for c in ". *>/"):
         raise ValueError(f"{location!r}: an event log on JetStream is nats://host:port/STREAM, "
                          "as in nats://127.0.0.1:4222/REC (a stream name has no '.', '*', '>', '/' or space)")
-    return f"nats://{parsed.netloc}", stream
+    options = parse_qs(parsed.query)
+    unknown = set(options) - {"max_age_days"}
+    if unknown:
+        raise ValueError(f"{location!r}: unknown option {sorted(unknown)[0]!r}; the one option is max_age_days")
+    max_age = None
+    if "max_age_days" in options:
+        try:
+            max_age = float(options["max_age_days"][0]) * 86_400
+        except ValueError:
+            max_age = -1.0
+        if not max_age > 0:
+            raise ValueError(f"{location!r}: max_age_days must be a number of days above 0")
+    return f"nats://{parsed.netloc}", stream, max_age
 
 
 def open_record_log(location: str | Path, kind: str, shard: int) -> RecordLog:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from jetstream_server import delete_stream, new_stream_location
@@ -76,5 +78,44 @@ def test_jetstream_refuses_a_resent_message_id():
         log.append(_records("u", 2), ids=["a", "b"])
         log.append(_records("u", 1, start=9), ids=["a"])  # a retry after a lost ack
         assert [r["n"] for r in log.records()] == [0, 1]
+    finally:
+        delete_stream(location)
+
+
+@pytest.mark.jetstream
+def test_jetstream_drops_records_older_than_max_age_days_and_keeps_new_ones():
+    location = new_stream_location() + "?max_age_days=0.00002"  # 1.7 s
+    try:
+        log = open_record_log(location, "events", 0)
+        log.append(_records("u", 3))
+        position = log.end()
+        deadline = time.monotonic() + 20
+        while list(log.records()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list(log.records()) == []  # aged out
+        log.append(_records("v", 1))
+        assert [r["user_id"] for r in log.records()] == ["v"]
+        assert log.holds(position) and [r["user_id"] for r in log.records(position)] == ["v"]
+    finally:
+        delete_stream(location)
+
+
+@pytest.mark.parametrize("option", ["max_age_days=0", "max_age_days=soon", "retention=7"])
+def test_a_bad_stream_option_says_what_is_wrong(option):
+    with pytest.raises(ValueError, match="max_age_days"):
+        open_record_log(f"nats://127.0.0.1:4222/REC?{option}", "events", 0)
+
+
+@pytest.mark.jetstream
+def test_a_retention_set_later_is_applied_to_the_existing_stream():
+    from rec.storage.jetstream import client, close_client
+
+    location = new_stream_location()
+    try:
+        open_record_log(location, "events", 0).append(_records("u", 1))
+        close_client(location)  # as a restart with the new config
+        open_record_log(location + "?max_age_days=30", "events", 0)
+        stream = client(location)
+        assert stream.run(stream.js.stream_info(stream.stream)).config.max_age == 30 * 86_400
     finally:
         delete_stream(location)
