@@ -51,7 +51,8 @@ class JetStream:
         self.run(self._ensure_stream())
 
     def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_TIMEOUT_S * 4)
+        """Run `coroutine` on the client's loop and wait for it (at most a few round trips' deadline)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(_TIMEOUT_S * 2)
 
     async def _ensure_stream(self) -> None:
         """Create the stream, or give it the retention asked for (None: keep every message)."""
@@ -78,26 +79,24 @@ class JetStream:
             if not ack.seq:
                 raise RuntimeError(f"JetStream did not store a message on {subject}: {ack}")
 
-    async def messages(self, subjects: str, start: int, sequences: bool = False) -> list[list]:
-        """The payloads of `subjects`' messages from sequence `start`, in batches; with `sequences`,
-        (stream sequence, payload) pairs (parsing each message's metadata costs a third of a read)."""
+    def messages(self, subjects: str, start: int, sequences: bool = False) -> Iterator[list]:
+        """The payloads of `subjects`' messages from sequence `start`, batch by batch (each its own
+        call, so a long log has no deadline as a whole); with `sequences`, (stream sequence, payload)
+        pairs (parsing each message's metadata costs a third of a read)."""
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
             opt_start_seq=start if start > 1 else None, ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60, mem_storage=True,
         )
-        subscription = await self.js.pull_subscribe(subjects, stream=self.stream, config=config)
+        subscription = self.run(self.js.pull_subscribe(subjects, stream=self.stream, config=config))
         try:
-            left = (await subscription.consumer_info()).num_pending
-            batches = []
+            left = self.run(subscription.consumer_info()).num_pending
             while left > 0:
-                batch = await subscription.fetch(min(left, _FETCH), timeout=_TIMEOUT_S)
-                batches.append([(m.metadata.sequence.stream, m.data) for m in batch] if sequences
-                               else [m.data for m in batch])
+                batch = self.run(subscription.fetch(min(left, _FETCH), timeout=_TIMEOUT_S))
+                yield [(m.metadata.sequence.stream, m.data) for m in batch] if sequences else [m.data for m in batch]
                 left = batch[-1].metadata.num_pending if batch else 0
-            return batches
         finally:
-            await subscription.unsubscribe()
+            self.run(subscription.unsubscribe())
 
     async def delete(self, sequences: Sequence[int]) -> None:
         for sequence in sequences:
@@ -145,7 +144,7 @@ class JetStreamRecordLog:
             self.stream.run(self.stream.publish_all(self.subject, [_encode(r) for r in records], ids))
 
     def records(self, after: LogPosition | None = None) -> Iterator[dict[str, Any]]:
-        for batch in self.stream.run(self.stream.messages(self.subject, after.offset + 1 if after else 1)):
+        for batch in self.stream.messages(self.subject, after.offset + 1 if after else 1):
             yield from map(json.loads, batch)
 
     def end(self) -> LogPosition:
@@ -156,7 +155,7 @@ class JetStreamRecordLog:
         return end.tail_crc == position.tail_crc and end.offset >= position.offset
 
     def remove_user(self, user_id: str) -> int:
-        batches = self.stream.run(self.stream.messages(self.subject, 1, sequences=True))
+        batches = self.stream.messages(self.subject, 1, sequences=True)
         theirs = [seq for batch in batches for seq, payload in batch if json.loads(payload)["user_id"] == user_id]
         self.stream.run(self.stream.delete(theirs))
         return len(theirs)
@@ -168,7 +167,7 @@ class JetStreamRecordLog:
 def read_all_subjects(location: str, kind: str) -> Iterator[dict[str, Any]]:
     """The records of every shard's subject of `kind`, in stream order."""
     stream = client(location)
-    for batch in stream.run(stream.messages(f"{stream.stream}.{kind}.*", 1)):
+    for batch in stream.messages(f"{stream.stream}.{kind}.*", 1):
         yield from map(json.loads, batch)
 
 
