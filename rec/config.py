@@ -17,7 +17,6 @@ cluster:
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -28,9 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rec.catalog.schemas import ATTRIBUTE_NAME_PATTERN, FIXED_COLUMNS
 from rec.ab.config import ABReportConfig, ABTestConfig  # noqa: F401  (the config types are all here)
 from rec.errors import ConfigError
-from rec.storage.record_log import is_stream, stream_location
 from rec.interest.config import EVENT_TYPES, InterestConfig  # noqa: F401  (the config types are all here)
 from rec.interest.model_config import SequenceModelConfig
+from rec.paths import PathsConfig, _absolute_if_local
 
 # Keys that moved: an old config naming one fails with the key to use instead.
 MOVED_KEYS = {
@@ -41,66 +40,6 @@ MOVED_KEYS = {
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PathsConfig(_Strict):
-    """Where state lives. Relative paths are made absolute at load time; unset ones go under `home`."""
-
-    home: str
-    lancedb_uri: str | None = None
-    mlflow_tracking_uri: str | None = None
-    mlflow_artifacts_uri: str | None = None
-    event_log_dir: str | None = None
-    new_items_dir: str | None = None  # the log of new items, shared by every ingress replica
-    impressions_dir: str | None = None  # the answers shown, one file per ingress replica
-    snapshot_dir: str | None = None  # the user shards' snapshots of their users' states
-    data_dir: str | None = None
-
-    def resolved(self) -> PathsConfig:
-        """Fill unset locations under `home`, applying environment overrides."""
-        home = Path(os.environ.get("REC_HOME", self.home)).expanduser().resolve()
-        lancedb = os.environ.get("REC_LANCEDB_URI", self.lancedb_uri) or str(home / "lancedb")
-        tracking = os.environ.get("REC_MLFLOW_TRACKING_URI", self.mlflow_tracking_uri)
-        events = os.environ.get("REC_EVENT_LOG_DIR", self.event_log_dir) or str(home / "events")
-        new_items = os.environ.get("REC_NEW_ITEMS_DIR", self.new_items_dir) or str(home / "items")
-        impressions = os.environ.get("REC_IMPRESSIONS_DIR", self.impressions_dir) or str(home / "impressions")
-        snapshots = os.environ.get("REC_SNAPSHOT_DIR", self.snapshot_dir) or str(home / "snapshots")
-        return PathsConfig(
-            home=str(home),
-            lancedb_uri=_absolute_if_local(lancedb),
-            mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
-            mlflow_artifacts_uri=_artifacts_uri(self.mlflow_artifacts_uri, tracking, home),
-            event_log_dir=_event_log(events),
-            new_items_dir=_absolute_if_local(new_items),
-            impressions_dir=_absolute_if_local(impressions),
-            snapshot_dir=_absolute_if_local(snapshots),
-            data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
-        )
-
-
-def _artifacts_uri(configured: str | None, tracking: str | None, home: Path) -> str | None:
-    """Where runs' artifacts go: as configured; else, with a tracking server, wherever the server
-    keeps them (None: its `--artifacts-destination`, proxied); else a folder under `home`."""
-    if configured:
-        return _absolute_if_local(configured)
-    if tracking and tracking.startswith(("http://", "https://")):
-        return None
-    return str(home / "mlartifacts")
-
-
-def _event_log(location: str) -> str:
-    """A folder (made absolute) or a JetStream stream, checked here so a bad one fails at load."""
-    if is_stream(location):
-        try:
-            stream_location(location)
-        except ValueError as error:
-            raise ConfigError(f"paths.event_log_dir (or REC_EVENT_LOG_DIR): {error}") from None
-        return location
-    return _absolute_if_local(location)
-
-
-def _absolute_if_local(uri: str) -> str:
-    return uri if "://" in uri else str(Path(uri).expanduser().resolve())
 
 
 class CatalogConfig(_Strict):
