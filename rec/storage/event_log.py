@@ -51,7 +51,8 @@ class EventLogWriter:
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
         """Write `events` durably; when this returns they survive a crash."""
-        self.log.append([_record(e) for e in events], [self._ids.of(e) for e in events])
+        ids = [self._ids.of(e) for e in events] if self.log.refuses_resent_ids else None
+        self.log.append([_record(e) for e in events], ids)
 
     def read(self, after: LogPosition | None = None) -> Iterator[LoggedEvent]:
         """This log's events in write order, after `after` (None: all)."""

@@ -134,6 +134,7 @@ class JetStreamRecordLog:
     """A RecordLog on one subject of a JetStream stream (rec/storage/record_log.py)."""
 
     path = None
+    refuses_resent_ids = True
 
     def __init__(self, location: str, kind: str, shard: int) -> None:
         self.stream = client(location)

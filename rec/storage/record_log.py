@@ -38,6 +38,8 @@ class LogPosition:
 class RecordLog(Protocol):
     """One shard's log of user records, written by that shard only."""
 
+    refuses_resent_ids: bool  # whether `append` uses `ids` (else the caller need not make them)
+
     def append(self, records: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
         """Durable when this returns. `ids` (one a record) let the backend refuse a resent one."""
 
@@ -106,12 +108,14 @@ def record_file_path(folder: str | Path, kind: str, shard: int) -> Path:
 class JsonlRecordLog:
     """A RecordLog in one JSON-lines file."""
 
+    refuses_resent_ids = False  # the shard refuses resent ids itself (rec/interest/event_keys.py)
+
     def __init__(self, path: str | Path) -> None:
         self.file = UserRecordFile(path)
         self.path = self.file.path
 
     def append(self, records: Sequence[dict[str, Any]], ids: Sequence[str] | None = None) -> None:
-        self.file.append(records)  # the shard refuses resent ids itself (rec/interest/event_keys.py)
+        self.file.append(records)
 
     def records(self, after: LogPosition | None = None) -> Iterator[dict[str, Any]]:
         return read_records(self.path, after.offset if after else 0)
