@@ -47,27 +47,21 @@ class EventLogWriter:
         """`log`: the log's location (a folder or a nats:// URI) with `shard`, or one file's path."""
         self.log: RecordLog = open_record_log(log, KIND, shard) if shard is not None else JsonlRecordLog(log)
         self.path = getattr(self.log, "path", None)  # None on JetStream
-        self._ids = _IdScope()
+        self._scope = _new_scope()
 
     def append(self, events: Sequence[LoggedEvent]) -> None:
         """Write `events` durably; when this returns they survive a crash."""
-        ids = [self._ids.of(e) for e in events] if self.log.refuses_resent_ids else None
+        ids = [_message_id(self._scope, e) for e in events] if self.log.refuses_resent_ids else None
         self.log.append([_record(e) for e in events], ids)
 
     def read(self, after: LogPosition | None = None) -> Iterator[LoggedEvent]:
         """This log's events in write order, after `after` (None: all)."""
         return (LoggedEvent(**record) for record in self.log.records(after))
 
-    def end(self) -> LogPosition:
-        return self.log.end()
-
-    def holds(self, position: LogPosition) -> bool:
-        return self.log.holds(position)
-
     def remove_user(self, user_id: str) -> int:
         """Remove `user_id`'s events; returns how many were removed."""
         removed = self.log.remove_user(user_id)
-        self._ids = _IdScope()  # the user's ids may come again: not as resends of erased messages
+        self._scope = _new_scope()  # the user's ids may come again: not as resends of erased messages
         return removed
 
     def close(self) -> None:
@@ -81,19 +75,18 @@ def _record(event: LoggedEvent) -> dict:
     return record
 
 
-class _IdScope:
-    """The ids a backend refuses a resent message by (JetStream, within its duplicate window):
-    the event's user and event_id, in a scope of this writer's. A retry after a lost ack comes
+def _new_scope() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def _message_id(scope: str, event: LoggedEvent) -> str:
+    """The id a backend refuses a resent message by (JetStream, within its duplicate window):
+    the event's user and event_id, in a scope of the writer's. A retry after a lost ack comes
     from the same writer and scope, so the stored copy stands; a new writer (after a restart)
     checks ids itself, from the log; after a deletion the scope is new, so a forgotten user's
     event is stored again rather than taken for its erased copy."""
-
-    def __init__(self) -> None:
-        self.scope = uuid.uuid4().hex[:8]
-
-    def of(self, event: LoggedEvent) -> str:
-        key = hashlib.blake2b(f"{event.user_id}\0{event.event_id}".encode(), digest_size=12).hexdigest()
-        return f"{self.scope}-{key}"
+    key = hashlib.blake2b(f"{event.user_id}\0{event.event_id}".encode(), digest_size=12).hexdigest()
+    return f"{scope}-{key}"
 
 
 def read_log(path: str | Path, offset: int = 0) -> Iterator[LoggedEvent]:
