@@ -3,7 +3,13 @@ attributes it declares filterable."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import lancedb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rec.catalog.movielens import load_movielens
 
 from rec.config import RecConfig
 
@@ -30,3 +36,16 @@ def fixture_runtime(item_id: int) -> int | None:
 def fixture_language(item_id: int) -> str | None:
     """A made-up language (none for every 10th id)."""
     return None if item_id % 10 == 0 else ["en", "fr", "de"][item_id % 3]
+
+
+def write_fixture_catalog(home: Path, ml100k_dir: Path, n_items: int) -> None:
+    """The first `n_items` MovieLens-100k items and every event under `home`/data/movielens,
+    with the made-up FILTERABLE columns."""
+    items, events = load_movielens(ml100k_dir)
+    (home / "data" / "movielens").mkdir(parents=True)
+    items = items.slice(0, n_items)
+    ids = [int(i) for i in items["item_id"].to_pylist()]
+    items = items.append_column("runtime", pa.array([fixture_runtime(i) for i in ids], pa.int64()))
+    items = items.append_column("language", pa.array([fixture_language(i) for i in ids], pa.string()))
+    pq.write_table(items, home / "data/movielens/items.parquet", row_group_size=64)
+    pq.write_table(events, home / "data/movielens/events.parquet")

@@ -8,30 +8,21 @@ real MLflow store; the app answers real HTTP on a free 127.0.0.1 port.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from catalog_items import FILTERABLE, fixture_language, fixture_runtime
+from catalog_items import FILTERABLE, write_fixture_catalog
+from local_ports import free_port
 from rec.config import RecConfig, load_config
-from rec.catalog.movielens import load_movielens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CATALOG_ITEMS = 400
 
 MODEL_APP_KEY = "model-app-test-key"  # the second app requires X-API-Key on its writes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -40,14 +31,7 @@ def rec_home(tmp_path_factory: pytest.TempPathFactory, ml100k_dir: Path) -> Path
     the columns FILTERABLE declares (made up from the ids, some left empty), as a platform's
     catalogue would."""
     home = tmp_path_factory.mktemp("rec_home")
-    items, events = load_movielens(ml100k_dir)
-    (home / "data" / "movielens").mkdir(parents=True)
-    items = items.slice(0, CATALOG_ITEMS)
-    ids = [int(i) for i in items["item_id"].to_pylist()]
-    items = items.append_column("runtime", pa.array([fixture_runtime(i) for i in ids], pa.int64()))
-    items = items.append_column("language", pa.array([fixture_language(i) for i in ids], pa.string()))
-    pq.write_table(items, home / "data/movielens/items.parquet", row_group_size=64)
-    pq.write_table(events, home / "data/movielens/events.parquet")
+    write_fixture_catalog(home, ml100k_dir, CATALOG_ITEMS)
     return home
 
 
@@ -81,7 +65,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # and, beside them, an embed job's actors and read tasks. With 4, an embed job that ran
     # after the second app started waited for CPUs forever.
     # Metrics on a free port of their own, reported each second (Ray's default: 10 s).
-    metrics_port = _free_port()
+    metrics_port = free_port()
     ray.init(address="local", include_dashboard=False, num_cpus=6, _temp_dir=str(temp_dir),
              _metrics_export_port=metrics_port, _system_config={"metrics_report_interval_ms": 1000})
     yield f"http://127.0.0.1:{metrics_port}/metrics"
@@ -103,7 +87,7 @@ def base_url(embed_summary: dict, config_path: Path) -> Iterator[str]:
 
     from serve.app import AppArgs, build_app
 
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(AppArgs(config=str(config_path))), name="recommender", route_prefix="/")
     yield f"http://127.0.0.1:{port}"

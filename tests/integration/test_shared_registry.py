@@ -9,7 +9,6 @@ the same variable serves from what it resolves there.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ import pytest
 import yaml
 
 from catalog_items import FILTERABLE
+from local_ports import free_port
 from conftest import REPO_ROOT
 from rec.config import load_config
 
 pytestmark = [pytest.mark.ray, pytest.mark.postgres]
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _postgres(database: str, sql: str) -> list[tuple]:
@@ -54,7 +48,7 @@ def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
     """`mlflow server` on a database of its own; yields (its URL, the database's name)."""
     database = f"rec_mlflow_{uuid.uuid4().hex[:8]}"
     _postgres("postgres", f"CREATE DATABASE {database}")
-    port, folder = _free_port(), tmp_path_factory.mktemp("mlflow_server")
+    port, folder = free_port(), tmp_path_factory.mktemp("mlflow_server")
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"{POSTGRES}/{database}",
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
