@@ -8,17 +8,8 @@ import time
 import pytest
 
 from jetstream_server import delete_stream, new_stream_location
+
 from rec.storage.record_log import open_record_log, read_all_records
-
-
-@pytest.fixture(params=["jsonl", pytest.param("jetstream", marks=pytest.mark.jetstream)])
-def location(request, tmp_path):
-    if request.param == "jsonl":
-        yield tmp_path / "log"
-        return
-    location = new_stream_location()
-    yield location
-    delete_stream(location)
 
 
 def _records(user: str, n: int, start: int = 0) -> list[dict]:
