@@ -22,7 +22,7 @@ class PathsConfig(BaseModel):
     mlflow_tracking_uri: str | None = None
     mlflow_artifacts_uri: str | None = None
     event_log_dir: str | None = None
-    new_items_dir: str | None = None  # the log of new items, shared by every ingress replica
+    new_items_dir: str | None = None  # the logs of new and hidden items, shared by every ingress replica
     impressions_dir: str | None = None  # the answers shown, one file per ingress replica
     snapshot_dir: str | None = None  # the user shards' snapshots of their users' states
     data_dir: str | None = None
@@ -42,7 +42,7 @@ class PathsConfig(BaseModel):
             mlflow_tracking_uri=tracking or f"sqlite:///{home / 'mlflow.db'}",
             mlflow_artifacts_uri=_artifacts_uri(self.mlflow_artifacts_uri, tracking, home),
             event_log_dir=_event_log(events),
-            new_items_dir=_absolute_if_local(new_items),
+            new_items_dir=_shared_logs(new_items, events),
             impressions_dir=_absolute_if_local(impressions),
             snapshot_dir=_absolute_if_local(snapshots),
             data_dir=_absolute_if_local(self.data_dir or str(home / "data")),
@@ -68,6 +68,24 @@ def _event_log(location: str) -> str:
             raise ConfigError(f"paths.event_log_dir (or REC_EVENT_LOG_DIR): {error}") from None
         return location
     return _absolute_if_local(location)
+
+
+def _shared_logs(location: str, event_log: str) -> str:
+    """The new and hidden items' logs: a folder (made absolute) or a JetStream stream with no
+    retention (they are kept for good), checked here so a bad one fails at load."""
+    if not is_stream(location):
+        return _absolute_if_local(location)
+    key = "paths.new_items_dir (or REC_NEW_ITEMS_DIR)"
+    try:
+        server, stream, max_age = stream_location(location)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
+    if max_age is not None:
+        raise ConfigError(f"{key}: new and hidden items are kept for good; max_age_days is for the event log only")
+    if is_stream(event_log) and stream_location(event_log)[:2] == (server, stream) and stream_location(event_log)[2]:
+        raise ConfigError(f"{key}: stream {stream} has the event log's retention (max_age_days), which would drop "
+                          f"new and hidden items too; give them a stream of their own, as {server}/{stream}_ITEMS")
+    return location
 
 
 def _absolute_if_local(uri: str) -> str:

@@ -31,7 +31,7 @@ from rec.ranking.explanations import Reason, query_reasons
 from rec.ranking.pipeline import Ranking
 from rec.ranking.strategies import RankRequest
 from rec.ranking.text_interests import texts_to_embed
-from rec.storage.hidden_items import HiddenItemsLog, hidden_items_log_path
+from rec.storage.hidden_items import HiddenItemsLog
 from serve.answers import Recommendations, UserState
 from serve.impressions import ImpressionRecorder
 from serve.item_routes import ItemRoutes
@@ -82,7 +82,7 @@ class Ingress(ItemRoutes):
         self.config, self.shards, self.query_encoder = config, UserShards(shards), query_encoder
         self.new_items = NewItemPlacer(config, query_encoder)
         self.stated = StatedVectors(query_encoder)
-        self.hidden = HiddenItemsLog(hidden_items_log_path(config.paths.new_items_dir))
+        self.hidden = HiddenItemsLog(config.paths.new_items_dir)
         self.metrics = IngressMetrics()  # here, in the replica: Serve tags them with it
         self.versions = LiveVersions(config, self.shards, query_encoder, self.new_items, self.metrics)
         await self.versions.start()

@@ -35,7 +35,7 @@ from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig
 from rec.ranking.candidates import InMemoryItems
-from rec.storage.new_item_log import NewItem, NewItemLog, check_conflicts, new_item_texts, new_items_log_path
+from rec.storage.new_item_log import NewItem, NewItemLog, check_conflicts, new_item_texts
 from rec.storage.new_item_vectors import NewItemVectorTable
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class NewItemPlacer:
 
     def __init__(self, config: RecConfig, query_encoder: DeploymentHandle) -> None:
         self.config, self.query_encoder = config, query_encoder
-        self.log = NewItemLog(new_items_log_path(config.paths.new_items_dir))
+        self.log = NewItemLog(config.paths.new_items_dir)
 
     async def catch_up(self, live) -> None:
         """Place into `live.new_items` every logged item it does not hold yet (read-your-writes

@@ -16,7 +16,7 @@ from ray.serve.handle import DeploymentHandle
 
 from rec.config import RecConfig
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup
-from rec.storage.new_item_log import NewItemLog, new_items_log_path
+from rec.storage.new_item_log import NewItemLog
 from rec.registry.encoders import EncoderVersion, resolve_encoder
 from rec.storage.items_table import ItemStore, check_vector_space
 from rec.interest.profile import UserProfile
@@ -45,7 +45,7 @@ class UserShardDeployment:
     def __init__(self, shard: int, config: RecConfig) -> None:
         self.config = config
         self.stores: dict[str, ItemStore] = {}  # item vectors of each version held
-        self.item_log = NewItemLog(new_items_log_path(config.paths.new_items_dir))  # items added live
+        self.item_log = NewItemLog(config.paths.new_items_dir)  # items added live
         self.state = UserShard(
             shard, config.serve.user_shards, config.paths.event_log_dir,
             config=config.interest, history_length=config.history_length,

@@ -1,7 +1,7 @@
-"""The durable log of hidden items (POST /items/{id}/hide and /unhide): one JSON-lines
-file (rec/storage/jsonl.py) that every ingress replica appends to under a lock and
-follows, so an item hidden through one replica leaves every replica's answers on
-their next request. An item's latest line wins.
+"""The durable log of hidden items (POST /items/{id}/hide and /unhide): a shared log
+(rec/storage/shared_log.py: a JSON-lines file or a JetStream subject) that every ingress
+replica appends to and follows, so an item hidden through one replica leaves every
+replica's answers on their next request. An item's latest record wins.
 """
 
 from __future__ import annotations
@@ -9,26 +9,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from rec.storage.jsonl import SharedLogReader, append_locked
+from rec.storage.shared_log import open_shared_log
 
-LOG_FILE = "hidden_items.jsonl"
-
-
-def hidden_items_log_path(folder: str | Path) -> Path:
-    return Path(folder) / LOG_FILE
+LOG_NAME = "hidden_items"
 
 
 class HiddenItemsLog:
-    """One replica's view of the shared log: the items hidden now."""
+    """One replica's view of the shared log at `location` (paths.new_items_dir): the items hidden now."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path) -> None:
         self.hidden: frozenset[str] = frozenset()  # replaced whole, never changed in place
-        self._reader = SharedLogReader(self.path)
+        self._log = open_shared_log(location, LOG_NAME)
 
     def refresh(self) -> frozenset[str]:
         """The items hidden now, with the lines any replica appended since the last call."""
-        records, restarted = self._reader.read_appended()
+        return self._take(*self._log.read_appended())
+
+    def _take(self, records: list[dict], restarted: bool) -> frozenset[str]:
         if records or restarted:
             hidden = set() if restarted else set(self.hidden)
             for record in records:
@@ -41,11 +38,11 @@ class HiddenItemsLog:
         (hiding a hidden item writes nothing)."""
         changed = False
 
-        def records() -> list[dict]:
+        def records(appended: list[dict], restarted: bool) -> list[dict]:
             nonlocal changed
-            changed = (item_id in self.refresh()) != hidden
+            changed = (item_id in self._take(appended, restarted)) != hidden
             return [{"item_id": item_id, "hidden": hidden, "at": time.time()}] if changed else []
 
-        append_locked(self.path, records)
+        self._log.append(records)
         self.refresh()
         return changed

@@ -1,5 +1,6 @@
-"""Record logs in a JetStream stream (`nats://host:port/STREAM`): one subject per log,
-`STREAM.<kind>.<shard>`, in one file-stored stream.
+"""Logs in a JetStream stream (`nats://host:port/STREAM`): one subject per log, in one
+file-stored stream. A shard's record logs are `STREAM.<kind>.<shard>` (rec/storage/record_log.py);
+the logs every ingress replica shares are `STREAM.<name>` (rec/storage/shared_log.py).
 
 - An append publishes every record and returns when the server has acknowledged all
   of them: they are in the stream's files before the caller acks its client. (A
@@ -25,18 +26,20 @@ import asyncio
 import json
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import nats
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 
 from rec.storage.record_log import LogPosition, stream_location
 
 DUPLICATE_WINDOW_S = 120
 _FETCH = 1000  # messages a read asks for at a time
 _TIMEOUT_S = 30
+_WRONG_LAST_SEQUENCE = 10071  # JetStream's error code: the subject did not end where the writer expected
+_APPEND_TRIES = 100  # a shared-log writer that lost the race this often gives up
 
 
 class JetStream:
@@ -78,6 +81,24 @@ class JetStream:
         for ack in await asyncio.gather(*pending):
             if not ack.seq:
                 raise RuntimeError(f"JetStream did not store a message on {subject}: {ack}")
+
+    async def publish_after(self, subject: str, payload: bytes, last: int) -> bool:
+        """Publish if `subject`'s last message is still sequence `last` (0: none); False if it is not."""
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last)}
+        try:
+            await self.js.publish(subject, payload, stream=self.stream, headers=headers)
+        except BadRequestError as error:
+            if error.err_code == _WRONG_LAST_SEQUENCE:
+                return False
+            raise
+        return True
+
+    async def last_sequence(self, subject: str) -> int:
+        """The stream sequence of `subject`'s last message (0: it has none)."""
+        try:
+            return (await self.js.get_last_msg(self.stream, subject)).seq
+        except NotFoundError:
+            return 0
 
     def messages(self, subjects: str, start: int, sequences: bool = False) -> Iterator[list]:
         """The payloads of `subjects`' messages from sequence `start`, batch by batch (each its own
@@ -165,6 +186,37 @@ class JetStreamRecordLog:
         pass  # the connection is the process's, shared by its logs
 
 
+class JetStreamSharedLog:
+    """A SharedLog (rec/storage/shared_log.py) on one subject, `STREAM.<name>`: each append
+    is one message holding its records, so a reader sees all of them or none."""
+
+    def __init__(self, location: str, name: str) -> None:
+        self.stream = client(location)
+        self.subject = f"{self.stream.stream}.{name}"
+        self._last = 0  # the sequence of the last message read
+
+    def read_appended(self) -> tuple[list[dict[str, Any]], bool]:
+        last = self.stream.run(self.stream.last_sequence(self.subject))  # one round trip when nothing is new
+        if last == self._last:
+            return [], False
+        restarted = last < self._last  # the stream was made again
+        if restarted:
+            self._last = 0
+        records: list[dict[str, Any]] = []
+        for batch in self.stream.messages(self.subject, self._last + 1, sequences=True):
+            for sequence, payload in batch:
+                records.extend(json.loads(payload))
+                self._last = sequence
+        return records, restarted
+
+    def append(self, decide: Callable[[list[dict[str, Any]], bool], Sequence[dict[str, Any]]]) -> None:
+        for _ in range(_APPEND_TRIES):
+            records = decide(*self.read_appended())
+            if not records or self.stream.run(self.stream.publish_after(self.subject, _encode(records), self._last)):
+                return
+        raise RuntimeError(f"{self.subject}: another writer appended first {_APPEND_TRIES} times in a row")
+
+
 def read_all_subjects(location: str, kind: str) -> Iterator[dict[str, Any]]:
     """The records of every shard's subject of `kind`, in stream order."""
     stream = client(location)
@@ -172,5 +224,5 @@ def read_all_subjects(location: str, kind: str) -> Iterator[dict[str, Any]]:
         yield from map(json.loads, batch)
 
 
-def _encode(record: dict[str, Any]) -> bytes:
+def _encode(record: Any) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()

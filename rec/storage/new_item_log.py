@@ -1,13 +1,13 @@
-"""The durable log of new items (added live by POST /items): append-only JSON lines
-(rec/storage/jsonl.py).
+"""The durable log of new items (added live by POST /items): a shared log
+(rec/storage/shared_log.py), JSON lines in a folder or a JetStream subject.
 
 This log is the source of truth for new items: the serve app's in-memory
 new items and their vectors are caches rebuilt from it, and the nightly embed
-job reads it into the catalogue it embeds. Unlike the event log (one file per
-shard), every ingress replica appends to the one file, so an append takes an
-exclusive `flock`, reads what other replicas appended, refuses a conflicting
-item_id, writes and fsyncs before it returns. The next writer cuts a torn last
-line off under the lock, so never a line another writer is still writing.
+job reads it into the catalogue it embeds. Unlike the event log (one per shard),
+every ingress replica appends to the one log, so an append first reads what other
+replicas appended and refuses a conflicting item_id, under the shared log's rule
+that nobody appends in between (a file lock, or JetStream's expected last sequence),
+and is durable when it returns.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from rec.catalog.schemas import catalog_schema
 from rec.config import CatalogConfig
 from rec.errors import ItemConflictError
 from rec.catalog.text import catalog_texts
-from rec.storage.jsonl import SharedLogReader, append_locked
+from rec.storage.shared_log import open_shared_log
 
 log = logging.getLogger(__name__)
 
-LOG_FILE = "new_items.jsonl"
+LOG_NAME = "new_items"
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,6 @@ class NewItem:
         )
 
 
-def new_items_log_path(folder: str | Path) -> Path:
-    return Path(folder) / LOG_FILE
-
-
 def new_items_catalog(items: Iterable[NewItem], filterable: Mapping[str, str] | None = None) -> pa.Table:
     """Items as a normalised catalogue table (with the `filterable` columns), exactly as the
     embed job reads a catalogue."""
@@ -92,19 +88,22 @@ def new_item_texts(items: Iterable[NewItem], config: CatalogConfig) -> list[str]
 
 
 class NewItemLog:
-    """One replica's view of the shared log: the items read so far, in log order."""
+    """One replica's view of the shared log at `location` (paths.new_items_dir): the items
+    read so far, in log order."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path) -> None:
         self.items: dict[str, NewItem] = {}  # insertion order = log order
-        self._reader = SharedLogReader(self.path)
+        self._log = open_shared_log(location, LOG_NAME)
 
     def refresh(self) -> list[NewItem]:
         """Read the lines appended since the last call (by any replica); returns the new items.
 
-        Costs one stat() when nothing was appended, so it can run on every request.
+        Costs one stat() (or one round trip to JetStream) when nothing was appended, so it
+        can run on every request.
         """
-        records, restarted = self._reader.read_appended()
+        return self._take(*self._log.read_appended())
+
+    def _take(self, records: list[dict], restarted: bool) -> list[NewItem]:
         if restarted:  # cut torn tail or replaced file: read again from the start
             self.items.clear()
         added = []
@@ -122,15 +121,15 @@ class NewItemLog:
         """
         unlogged: list[NewItem] = []
 
-        def records() -> list[dict]:
-            self.refresh()
+        def records(appended: list[dict], restarted: bool) -> list[dict]:  # again if another replica got in first
+            self._take(appended, restarted)
             check_conflicts(items, self.items)
             now = time.time()
-            unlogged.extend(NewItem(**{**asdict(item), "added_at": now})
-                            for item in items if item.item_id not in self.items)
+            unlogged[:] = (NewItem(**{**asdict(item), "added_at": now})
+                           for item in items if item.item_id not in self.items)
             return [item.record() for item in unlogged]
 
-        append_locked(self.path, records)
+        self._log.append(records)
         self.refresh()  # our own lines, so the next append does not re-read them
         return unlogged
 
@@ -147,18 +146,18 @@ def check_conflicts(items: Iterable[NewItem], known: Mapping[str, NewItem]) -> N
             )
 
 
-def read_new_items(folder: str | Path) -> list[NewItem]:
+def read_new_items(location: str | Path) -> list[NewItem]:
     """Every logged item, in log order (a torn last line is skipped)."""
-    item_log = NewItemLog(new_items_log_path(folder))
+    item_log = NewItemLog(location)
     item_log.refresh()
     return list(item_log.items.values())
 
 
-def items_to_embed(folder: str | Path, catalog_ids: Iterable[str]) -> list[NewItem]:
+def items_to_embed(location: str | Path, catalog_ids: Iterable[str]) -> list[NewItem]:
     """Logged items the catalogue file does not hold (yet): what the nightly embed job adds to it.
 
     An id the catalogue has now is the catalogue's; the log stays the only record of the others,
     so they are embedded again every night.
     """
     known = set(catalog_ids)
-    return [item for item in read_new_items(folder) if item.item_id not in known]
+    return [item for item in read_new_items(location) if item.item_id not in known]

@@ -14,7 +14,8 @@ import pytest
 from rec.config import RecConfig
 from rec.storage.new_item_vectors import NewItemVectorTable
 from catalog_items import FILTERABLE
-from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path, read_new_items
+from rec.storage.new_item_log import LOG_NAME, NewItem, NewItemLog, new_item_texts, read_new_items
+from rec.storage.shared_log import shared_log_path
 
 pytestmark = pytest.mark.ray
 
@@ -31,7 +32,7 @@ def _catalogue_row(config: RecConfig, item_id: str) -> dict:
 
 
 def _log_size(config: RecConfig) -> int:
-    path = new_items_log_path(config.paths.new_items_dir)
+    path = shared_log_path(config.paths.new_items_dir, LOG_NAME)
     return path.stat().st_size if path.exists() else 0
 
 
@@ -168,7 +169,7 @@ def test_nightly_embed_makes_logged_items_regular_items(ray_cluster: str, config
     from jobs.embed_catalog import embed_catalog
 
     repo = Path(__file__).resolve().parents[2]
-    item_log = NewItemLog(new_items_log_path(tmp_path / "items"))
+    item_log = NewItemLog(tmp_path / "items")
     item_log.append([NewItem("live-1", "Moon Cheese Odyssey", 2031, ("Sci-Fi",)), NewItem("1", "Shadowed id")])
     nightly = config.model_copy(update={
         "paths": config.paths.model_copy(update={"new_items_dir": str(tmp_path / "items")}),

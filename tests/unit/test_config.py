@@ -293,3 +293,19 @@ def test_an_event_log_on_jetstream_is_kept_and_a_bad_stream_fails_at_load(monkey
     monkeypatch.setenv("REC_EVENT_LOG_DIR", "nats://127.0.0.1:4222/rec.events")
     with pytest.raises(ConfigError, match=r"paths.event_log_dir .*nats://host:port/STREAM"):
         load_config(CONFIGS / "base.yaml")
+
+
+def test_new_and_hidden_items_on_jetstream_have_no_retention(monkeypatch, tmp_path):
+    monkeypatch.setenv("REC_HOME", str(tmp_path))
+    monkeypatch.setenv("REC_EVENT_LOG_DIR", "nats://127.0.0.1:4222/REC")
+    monkeypatch.setenv("REC_NEW_ITEMS_DIR", "nats://127.0.0.1:4222/REC")
+    assert PathsConfig(home="var").resolved().new_items_dir == "nats://127.0.0.1:4222/REC"
+    monkeypatch.setenv("REC_NEW_ITEMS_DIR", "nats://127.0.0.1:4222/REC?max_age_days=30")
+    with pytest.raises(ConfigError, match=r"paths.new_items_dir .*kept for good"):
+        PathsConfig(home="var").resolved()
+    monkeypatch.setenv("REC_EVENT_LOG_DIR", "nats://127.0.0.1:4222/REC?max_age_days=30")
+    monkeypatch.setenv("REC_NEW_ITEMS_DIR", "nats://127.0.0.1:4222/REC")
+    with pytest.raises(ConfigError, match=r"stream REC has the event log's retention.*REC_ITEMS"):
+        PathsConfig(home="var").resolved()
+    monkeypatch.setenv("REC_NEW_ITEMS_DIR", "nats://127.0.0.1:4222/REC_ITEMS")
+    assert PathsConfig(home="var").resolved().new_items_dir == "nats://127.0.0.1:4222/REC_ITEMS"

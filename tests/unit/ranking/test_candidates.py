@@ -11,7 +11,7 @@ import pyarrow as pa
 from base_config import BASE
 from rec.ranking.candidates import InMemoryItems, merge_top_k, pinned_source
 from rec.storage.new_item_vectors import NewItemVectorTable, ItemVectorLookup, new_item_table_name
-from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts, new_items_log_path
+from rec.storage.new_item_log import NewItem, NewItemLog, new_item_texts
 from rec.catalog.schemas import items_table_schema
 from rec.catalog.filters import parse_filters, year_range
 from rec.storage.items_table import ItemStore, ScoredItem
@@ -77,13 +77,13 @@ def test_shard_lookup_finds_catalogue_then_new_items(tmp_path):
         "vector": pa.FixedSizeListArray.from_arrays(pa.array(_unit(1, 0, 0), pa.float32()), 3),
     }, schema=items_table_schema(3))
     lancedb.connect(db_uri).create_table("items", data=rows)
-    item_log = NewItemLog(new_items_log_path(tmp_path / "items"))
+    item_log = NewItemLog(tmp_path / "items")
     fresh_item = NewItem("new-1", "Brand New", 2025)
     NewItemVectorTable(db_uri, "items", "enc/1").add(
         ["new-1"], new_item_texts([fresh_item], config), np.stack([_unit(0, 1, 0)]),
     )
     lookup = ItemVectorLookup(ItemStore(db_uri, "items"), NewItemVectorTable(db_uri, "items", "enc/1"),
-                              NewItemLog(item_log.path), config)
+                              NewItemLog(tmp_path / "items"), config)
     assert set(lookup(["1", "new-1", "gone"])) == {"1"}  # not logged yet: unknown
     item_log.append([fresh_item])
     found = lookup(["1", "new-1", "gone"])

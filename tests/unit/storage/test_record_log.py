@@ -8,7 +8,6 @@ import time
 import pytest
 
 from jetstream_server import delete_stream, new_stream_location
-
 from rec.storage.record_log import open_record_log, read_all_records
 
 
