@@ -143,6 +143,7 @@ def embed_catalog(config: RecConfig) -> dict:
             "live_added_items": len(live_added),
             "vectors_embedded": rows - reused, "vectors_reused": reused,
             "reused_from_version": previous.version if previous else None,
+            "encoder_nodes": len({node for batch in written for node in batch["nodes"]}),
             "encoder": encoder.tag, "mlflow_run_id": run.info.run_id,
         }
         mlflow.log_metrics({k: summary[k] for k in ("rows", "items_per_s", "embed_duration_s", "duration_s",

@@ -16,6 +16,8 @@ from rec.storage.items_table import index_if_large, write_fragments
 from rec.storage.vector_index import IndexPlan
 from rec.storage.unchanged_vectors import PreviousVersion, UnchangedVectors
 
+EMBEDDED_ON = "embedded_on"  # a column of the encoder actors' rows: the Ray node that embedded them
+
 
 class EmbedItems:
     """Loads the encoder once per actor, then embeds catalogue batches; with a `previous`
@@ -33,6 +35,7 @@ class EmbedItems:
         self.encoder_tag = encoder_tag
         self.fail_after_rows = fail_after_rows
         self.rows_done = 0
+        self.node_id = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         if self.fail_after_rows is not None and self.rows_done >= self.fail_after_rows:
@@ -40,15 +43,17 @@ class EmbedItems:
         out = embed_items(batch, self.encoder, self.catalog_config, self.popularity, self.encoder_tag,
                           self.unchanged)
         self.rows_done += out.num_rows
-        return out
+        return out.append_column(EMBEDDED_ON, pa.array([self.node_id] * out.num_rows, pa.string()))
 
 
 def write_fragment_batch(rows: pa.Table, dataset_uri: str, schema: pa.Schema) -> pa.Table:
     """A Ray Data task: write these embedded rows as fragments of the new table version;
-    only the fragments' descriptions (and row counts) go on, to the driver that commits them."""
+    only the fragments' descriptions (and row counts, and the nodes that embedded them) go
+    on, to the driver that commits them."""
     return pa.table({
         "fragments": [write_fragments(rows, dataset_uri, schema)],
         "rows": [rows.num_rows], "vectors_reused": [pc.sum(rows[VECTOR_REUSED]).as_py() or 0],
+        "nodes": [sorted(set(rows[EMBEDDED_ON].to_pylist()))],
     })
 
 

@@ -27,6 +27,8 @@ def test_job_writes_every_item_with_its_encoder_version(embed_summary: dict, con
     table = lancedb.connect(config.paths.lancedb_uri).open_table("items")
     rows = table.to_arrow()
     assert embed_summary["rows"] == rows.num_rows == 400
+    assert embed_summary["encoder_nodes"] == 1  # one node here; tests/multinode spreads them
+    assert "embedded_on" not in rows.column_names
     assert set(rows["encoder_version"].to_pylist()) == {embed_summary["encoder"]}
     vectors = np.stack(rows["vector"].to_numpy(zero_copy_only=False))
     assert vectors.shape == (400, 384)
