@@ -30,3 +30,10 @@ def anchors_dir() -> Path:
     if not folder.is_dir():
         pytest.skip(f"anchor folder {folder} not found")
     return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The multi-node tests first: their cluster lives in this process, which holds one Ray
+    at a time, and must be gone before the integration tests start their single-node one
+    (which lives until the session ends)."""
+    items.sort(key=lambda item: item.get_closest_marker("multinode") is None)

@@ -117,17 +117,26 @@ def drive_and_kill(
 
 def replica_pids(deployment: str | None = None) -> dict[str, int]:
     """Live replica actors of the app (name -> pid), optionally of one deployment."""
+    return _ask_replicas(deployment, lambda _: os.getpid())
+
+
+def replica_nodes(deployment: str | None = None) -> dict[str, str]:
+    """Live replica actors of the app (name -> the id of the Ray node they run on)."""
+    return _ask_replicas(deployment, lambda _: ray.get_runtime_context().get_node_id())
+
+
+def _ask_replicas(deployment: str | None, question: Callable) -> dict:
     prefix = f"SERVE_REPLICA::{APP}#{deployment + '#' if deployment else ''}"
-    pids = {}
+    answers = {}
     for actor in ray.util.list_named_actors(all_namespaces=True):
         if not actor["name"].startswith(prefix):
             continue
         try:
             handle = ray.get_actor(actor["name"], namespace=actor["namespace"])
-            pids[actor["name"]] = ray.get(handle.__ray_call__.remote(lambda _: os.getpid()), timeout=10)
+            answers[actor["name"]] = ray.get(handle.__ray_call__.remote(question), timeout=10)
         except (ValueError, ray.exceptions.RayError):  # dead, or not started yet
             continue
-    return pids
+    return answers
 
 
 def kill_9(pids: dict[str, int]) -> dict[str, int]:
