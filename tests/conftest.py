@@ -37,3 +37,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     at a time, and must be gone before the integration tests start their single-node one
     (which lives until the session ends)."""
     items.sort(key=lambda item: item.get_closest_marker("multinode") is None)
+
+
+@pytest.fixture(scope="session")
+def object_store():
+    """moto's S3 server on 127.0.0.1, for the session; this process's S3 clients point at it."""
+    from object_store_server import start_object_store
+
+    store = start_object_store()
+    yield store
+    store.stop()

@@ -4,8 +4,9 @@ keys it refuses again, and the point of its log file they include.
 A shard that starts from a snapshot replays only its log after that point, so its
 restart time is bounded by the events since the last snapshot, not by the whole log.
 
-A snapshot is one file, written beside its final name, fsynced and renamed over it:
-a crash leaves the old snapshot or the new one. It carries a checksum of its bytes,
+A snapshot is one file in `paths.snapshot_dir`, a local folder or object storage
+(rec/storage/folders.py), that is there whole or not at all: a crash leaves the old
+snapshot or the new one. It carries a checksum of its bytes,
 so a torn or damaged file is detected; the shard then takes the one before it (the
 last two are kept), and rebuilds from the whole log when none is usable. It is used
 only when the log file still holds the bytes it read up to that point (a rewrite,
@@ -20,7 +21,6 @@ import hashlib
 import itertools
 import json
 import logging
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from rec.interest.event_keys import EventKeys
 from rec.interest.rule import InterestState
-from rec.storage.jsonl import fsync_dir
+from rec.storage.folders import Folder, open_folder
 from rec.storage.record_log import LogPosition, RecordLog
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MAGIC = b"RECSNAP1"
 _HEADER = struct.Struct("<8sI3Q")  # magic, crc32 of the parts and their sizes, each part's size
 KEEP = 2  # snapshots kept per shard: the newest, and the one before in case it is damaged
+SUFFIX = ".arrow"
 
 
 def fingerprint(interest_config: object, history_length: int) -> str:
@@ -176,27 +177,29 @@ class _Checksummed:
         pass
 
 
-def snapshot_path(folder: Path, shard: int, sequence: int) -> Path:
-    return Path(folder) / f"snapshot-shard-{shard:04d}-{sequence:012d}.arrow"
+def snapshot_name(shard: int, sequence: int) -> str:
+    return f"{_prefix(shard)}{sequence:012d}{SUFFIX}"
 
 
-def write_snapshot(folder: str | Path, snapshot: ShardSnapshot, sequence: int, keep: int = KEEP) -> Path:
-    """Write `snapshot` durably as number `sequence` of its shard; older ones beyond `keep` go."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+def _prefix(shard: int) -> str:
+    return f"snapshot-shard-{shard:04d}-"
+
+
+def write_snapshot(folder: str | Path, snapshot: ShardSnapshot, sequence: int, keep: int = KEEP) -> str:
+    """Write `snapshot` durably as number `sequence` of its shard; older ones beyond `keep` go.
+    Returns its name in the folder."""
     with paused_gc():
-        return _write_snapshot(folder, snapshot, sequence, keep)
+        return _write_snapshot(open_folder(folder), snapshot, sequence, keep)
 
 
-def _write_snapshot(folder: Path, snapshot: ShardSnapshot, sequence: int, keep: int) -> Path:
+def _write_snapshot(folder: Folder, snapshot: ShardSnapshot, sequence: int, keep: int) -> str:
     keys, users = snapshot.keys.compact()
     meta = {"shard": snapshot.shard, "n_shards": snapshot.n_shards, "fingerprint": snapshot.fingerprint,
             "offset": snapshot.position.offset, "tail_crc": snapshot.position.tail_crc}
     keys_table = pa.table({"key": pa.array(keys, pa.uint64()), "user": pa.array(users, pa.uint64())})
     parts = [json.dumps(meta).encode(), _states_table(snapshot.spaces), keys_table]
-    path = snapshot_path(folder, snapshot.shard, sequence)
-    partial = path.with_suffix(".partial")
-    with open(partial, "wb") as handle:
+
+    def write(handle) -> None:
         handle.write(bytes(_HEADER.size))  # filled in once the parts' sizes and checksum are known
         sink, sizes = _Checksummed(handle), []
         for part in parts:  # streamed into the file: a snapshot may be a GB, so never joined in memory
@@ -209,32 +212,34 @@ def _write_snapshot(folder: Path, snapshot: ShardSnapshot, sequence: int, keep: 
             sizes.append(sink.size - before)
         handle.seek(0)
         handle.write(_HEADER.pack(MAGIC, zlib.crc32(struct.pack("<3Q", *sizes), sink.crc), *sizes))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
-    fsync_dir(folder)
-    for old in sorted(folder.glob(f"snapshot-shard-{snapshot.shard:04d}-*.arrow"))[:-keep]:
-        old.unlink()
-    for torn in folder.glob(f"snapshot-shard-{snapshot.shard:04d}-*.partial"):  # left by a crash mid-write
-        torn.unlink()
-    return path
+
+    name = snapshot_name(snapshot.shard, sequence)
+    folder.put(name, write)
+    for old in folder.names(_prefix(snapshot.shard), SUFFIX)[:-keep]:
+        folder.delete(old)
+    for torn in folder.names(_prefix(snapshot.shard), ".partial"):  # left by a crash mid-write
+        folder.delete(torn)
+    return name
 
 
-def read_snapshot(path: Path) -> ShardSnapshot:
-    """One snapshot file; ValueError when it is torn or damaged."""
+def read_snapshot(path: str | Path) -> ShardSnapshot:
+    """One local snapshot file; ValueError when it is torn or damaged."""
+    return _read_snapshot(Path(path).read_bytes(), str(path))
+
+
+def _read_snapshot(data: bytes, name: str) -> ShardSnapshot:
     with paused_gc():
-        return _read_snapshot(path)
+        return _parse_snapshot(data, name)
 
 
-def _read_snapshot(path: Path) -> ShardSnapshot:
-    data = path.read_bytes()
+def _parse_snapshot(data: bytes, name: str) -> ShardSnapshot:
     if len(data) < _HEADER.size:
-        raise ValueError(f"{path}: shorter than its header")
+        raise ValueError(f"{name}: shorter than its header")
     magic, crc, *sizes = _HEADER.unpack_from(data)
     payload = memoryview(data)[_HEADER.size:]  # views, not copies, of what may be a GB
     if (magic != MAGIC or len(payload) != sum(sizes)
             or zlib.crc32(struct.pack("<3Q", *sizes), zlib.crc32(payload)) != crc):
-        raise ValueError(f"{path}: torn or damaged (checksum or length does not match)")
+        raise ValueError(f"{name}: torn or damaged (checksum or length does not match)")
     ends = list(itertools.accumulate(sizes))
     parts = [payload[end - size:end] for size, end in zip(sizes, ends)]
     meta = json.loads(bytes(parts[0]))
@@ -248,11 +253,12 @@ def _read_snapshot(path: Path) -> ShardSnapshot:
 
 def latest_snapshot(folder: str | Path, shard: int) -> tuple[int, ShardSnapshot] | None:
     """The newest readable snapshot of `shard` and its sequence number; a torn one is skipped."""
-    for path in sorted(Path(folder).glob(f"snapshot-shard-{shard:04d}-*.arrow"), reverse=True):
+    snapshots = open_folder(folder)
+    for name in reversed(snapshots.names(_prefix(shard), SUFFIX)):
         try:
-            return int(path.stem.rsplit("-", 1)[1]), read_snapshot(path)
+            return int(name.removesuffix(SUFFIX).rsplit("-", 1)[1]), _read_snapshot(snapshots.read(name), name)
         except (ValueError, OSError, pa.ArrowInvalid) as error:
-            log.warning("shard %d: skipping snapshot %s: %s", shard, path.name, error)
+            log.warning("shard %d: skipping snapshot %s: %s", shard, name, error)
     return None
 
 
@@ -261,7 +267,7 @@ class ShardSnapshots:
     (every `every` events logged; 0 = only after a deletion)."""
 
     def __init__(self, folder: str | Path, shard: int, n_shards: int, fingerprint: str, every: int) -> None:
-        self.folder, self.shard, self.n_shards, self.fingerprint = Path(folder), shard, n_shards, fingerprint
+        self.folder, self.shard, self.n_shards, self.fingerprint = folder, shard, n_shards, fingerprint
         self.every, self.sequence, self.since = every, 0, 0
 
     def latest(self, event_log: RecordLog) -> ShardSnapshot | None:
@@ -281,8 +287,9 @@ class ShardSnapshots:
         return snapshot
 
     def remove_all(self) -> None:
-        for path in self.folder.glob(f"snapshot-shard-{self.shard:04d}-*.arrow"):
-            path.unlink()
+        snapshots = open_folder(self.folder)
+        for name in snapshots.names(_prefix(self.shard), SUFFIX):
+            snapshots.delete(name)
 
     def due(self, logged: int) -> bool:
         """Count `logged` new events; whether a snapshot is due."""
@@ -290,7 +297,7 @@ class ShardSnapshots:
         return 0 < self.every <= self.since
 
     def write(self, spaces: dict[str, dict[str, InterestState]], keys: EventKeys, event_log: RecordLog,
-              keep: int = KEEP) -> Path:
+              keep: int = KEEP) -> str:
         """Snapshot `spaces` and `keys` as of the end of `event_log` (every append returned), keeping `keep`."""
         self.sequence, self.since = self.sequence + 1, 0
         snapshot = ShardSnapshot(self.shard, self.n_shards, self.fingerprint, event_log.end(),

@@ -200,3 +200,21 @@ def test_on_jetstream_a_shard_resumes_after_its_snapshot_and_a_deletion_stays_de
     _assert_same({u: p for u, p in _profiles(after_crash).items() if u != "bob"},
                  {u: p for u, p in logged.items() if u != "bob"})
     assert after_crash.delete_user("bob").events == 0  # the retried DELETE finds nothing left
+
+
+@pytest.mark.objectstore
+def test_snapshots_on_object_storage_resume_a_shard_the_same_way(tmp_path, object_store):
+    """paths.snapshot_dir as s3://...: a shard on another node finds its snapshots there."""
+    bucket = object_store.new_bucket()
+    location = f"s3://{bucket}/snapshots"
+    shard = UserShard(0, 1, tmp_path / "log", DIM, CONFIG, FakeLookup(VECTORS), encoder_version="enc/1",
+                      snapshot_dir=location, snapshot_every=10)
+    for event in _events(0, 25):
+        shard.apply([event], VECTORS)
+    live = _profiles(shard)
+    shard.close()
+    assert object_store.keys(bucket) == [f"snapshots/snapshot-shard-0000-{n:012d}.arrow" for n in (1, 2)]
+    resumed = UserShard(0, 1, tmp_path / "log", config=CONFIG, snapshot_dir=location)
+    assert [e.event_id for e in resumed.resume.events] == ["e20", "e21", "e22", "e23", "e24"]
+    resumed.prepare("enc/1", DIM, FakeLookup(VECTORS))
+    _assert_same(_profiles(resumed), live)
