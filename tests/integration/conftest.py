@@ -55,8 +55,9 @@ def config(config_path: Path) -> RecConfig:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local Ray for the session; yields the URL of its Prometheus metrics."""
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, object_store) -> Iterator[str]:
+    """A local Ray for the session; yields the URL of its Prometheus metrics. The S3 server
+    starts first, so that Ray's workers inherit where it is (tests/object_store_server.py)."""
     import ray
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
