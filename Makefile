@@ -12,7 +12,7 @@ TRAINED := var/.trained
 export RAY_USAGE_STATS_ENABLED ?= 0
 export RAY_AUTH_MODE ?= disabled
 
-.PHONY: install data embed train evaluate nightly demo serve replay bench bench-live bench-retrieval bench-scale bench-embed bench-recovery bench-event-log wrk sasrec-reference test test-all browser mlflow-ui clean
+.PHONY: install data embed train evaluate nightly demo cluster-demo serve replay bench bench-live bench-retrieval bench-scale bench-embed bench-recovery bench-event-log wrk sasrec-reference test test-all browser mlflow-ui clean
 
 install: $(STAMP)
 
@@ -57,6 +57,11 @@ nightly: data
 
 demo: $(TRAINED)
 	$(REC) demo
+
+# The production layout on this machine (about 5 minutes to serve): moto's S3 server, MLflow on
+# PostgreSQL, JetStream, a Ray head and two worker nodes; configs/cluster.yaml. Stop `make demo` first.
+cluster-demo: data
+	$(REC) cluster-demo
 
 serve: install
 	$(REC) serve

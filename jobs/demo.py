@@ -56,7 +56,7 @@ def demo_events(config: RecConfig, users: int, per_user: int) -> list[dict]:
     return out
 
 
-def show(client: httpx.Client, events: list[dict], config: RecConfig) -> None:
+def show(client: httpx.Client, events: list[dict], config: RecConfig, metrics: bool = True) -> None:
     reply = client.post("/events", json=events).raise_for_status().json()
     print(f"\nReplayed {reply['received']} MovieLens events ({reply['accepted']} new, {reply['duplicates']} already logged)")
     for user_id in sorted({e["user_id"] for e in events})[:3]:
@@ -71,10 +71,11 @@ def show(client: httpx.Client, events: list[dict], config: RecConfig) -> None:
     for item in recs["items"]:
         print(f"  {item['score']:.3f}  {item['title']}  [{', '.join(item['categories'])}]")
     user = events[0]["user_id"]
+    metrics_line = f"Prometheus metrics: http://127.0.0.1:{config.serve.metrics_port}/metrics. " if metrics else ""
     print(f"""
 Serving on {BASE_URL} (OpenAPI at {BASE_URL}/docs).
 The demo page: {BASE_URL}/ (user {user} is preloaded; "New user" starts from nothing).
-Prometheus metrics: http://127.0.0.1:{config.serve.metrics_port}/metrics. Or try:
+{metrics_line}Try:
   curl -s {BASE_URL}/version
   curl -s '{BASE_URL}/users/{user}/recommendations?k=10'
   curl -s -X POST {BASE_URL}/events -H 'content-type: application/json' \\

@@ -1,6 +1,7 @@
 """`rec`: one command for the project's jobs and the service.
 
     rec data | embed | train | evaluate | nightly | ab-report | demo   (the jobs; --config to change it)
+    rec cluster-demo                                         (the production layout on this machine)
     rec serve | replay | bench                               (the service, and checks against it)
     rec user show <user_id> [--url http://127.0.0.1:8000]   (a user's state and recommendations)
     rec promote <model> <version> [--alias champion]         (move an alias: a promotion or a rollback)
@@ -30,6 +31,7 @@ JOBS = {
     "nightly": ("jobs.nightly", "configs/nightly.yaml", "embed, train, evaluate, gate, promote, reload"),
     "ab-report": ("jobs.ab_report", "configs/ab_report.yaml", "the live A/B test's figures; --promote a winner"),
     "demo": ("jobs.demo", "configs/base.yaml", "serve on 127.0.0.1:8000 with MovieLens users replayed"),
+    "cluster-demo": ("jobs.cluster_demo", None, "the demo on S3, JetStream, MLflow on PostgreSQL and three Ray nodes"),
     "replay": ("jobs.replay", "configs/base.yaml", "replay the test split through the live API"),
     "bench": ("scripts/bench_serve.py", None, "the serving benchmark"),
 }
