@@ -29,6 +29,7 @@ import httpx
 from jobs.cli import setup_logging
 from jobs.demo import BASE_URL, demo_events, show
 from rec.config import load_config
+from rec.storage.jetstream import delete_stream
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +110,6 @@ def fresh_database() -> None:
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as db:
         db.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
         db.execute(f"CREATE DATABASE {DATABASE}")
-
-
-def fresh_stream(location: str) -> None:
-    from nats.js.errors import NotFoundError
-
-    from rec.storage.jetstream import client, close_client
-    stream = client(location)
-    try:
-        stream.run(stream.js.delete_stream(stream.stream))
-    except NotFoundError:
-        pass
-    close_client(location)
 
 
 def start_ray_nodes() -> None:
@@ -206,7 +195,7 @@ def main() -> None:
         import boto3
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         fresh_database()
-        fresh_stream(config.paths.event_log_dir)
+        delete_stream(config.paths.event_log_dir)  # made again by the first shard
         services.start("mlflow", [
             sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"{POSTGRES}/{DATABASE}",
             "--artifacts-destination", f"s3://{BUCKET}/mlartifacts", "--host", "127.0.0.1",

@@ -28,12 +28,6 @@ def new_stream_location() -> str:
 
 def delete_stream(location: str) -> None:
     """Delete the stream (if it is there) and close this process's client of it."""
-    from nats.js.errors import NotFoundError
+    from rec.storage.jetstream import delete_stream as delete
 
-    from rec.storage.jetstream import client, close_client
-    stream = client(location)
-    try:
-        stream.run(stream.js.delete_stream(stream.stream))
-    except NotFoundError:
-        pass
-    close_client(location)
+    delete(location)

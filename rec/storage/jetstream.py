@@ -151,6 +151,16 @@ def close_client(location: str) -> None:
         stream.run(stream.connection.close())
 
 
+def delete_stream(location: str) -> None:
+    """Delete the stream at `location` if it is there, and close this process's client of it."""
+    stream = client(location)
+    try:
+        stream.run(stream.js.delete_stream(stream.stream))
+    except NotFoundError:
+        pass
+    close_client(location)
+
+
 class JetStreamRecordLog:
     """A RecordLog on one subject of a JetStream stream (rec/storage/record_log.py)."""
 
