@@ -1,6 +1,7 @@
 """A user shard's restart time against its log size, with and without snapshots.
 
     PYTHONPATH=. .venv/bin/python scripts/bench_recovery.py [--sizes 100000 1000000 10000000]
+        [--event-log nats://127.0.0.1:4222/BENCH_RECOVERY]   (the log on JetStream; default: a file)
 
 For each size it writes one shard's event log of that many synthetic events (100 a
 user, over 10,000 items with 384-d unit vectors, the event types in the proportions
@@ -19,6 +20,7 @@ and, last: `recovery 10M: snapshot X s, whole log Y s, Z x faster`.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing
 import shutil
@@ -31,6 +33,8 @@ import numpy as np
 from rec.config import load_config
 from rec.interest.shard import UserShard
 from rec.storage.event_log import shard_log_path
+from rec.storage.jetstream import client, delete_stream
+from rec.storage.record_log import is_stream, open_record_log
 
 ITEMS, DIM, EVENTS_PER_USER, MAX_TAIL = 10_000, 384, 100, 100_000
 TYPES = ["view"] * 5 + ["click"] * 3 + ["like", "like", "add_to_cart", "purchase", "dislike", "skip"]
@@ -43,17 +47,26 @@ def item_vectors() -> dict[str, np.ndarray]:
     return {f"i{n}": v for n, v in enumerate(vectors)}
 
 
-def write_log(path: Path, start: int, count: int) -> None:
-    """Events start..start+count-1 as the shard logs them (users interleaved, time increasing)."""
+def write_log(location: str | Path, start: int, count: int) -> None:
+    """Events start..start+count-1 as shard 0 logs them (users interleaved, time increasing)."""
     rng = np.random.default_rng(start)
     users = max(1, (start + count) // EVENTS_PER_USER)
     user_ids, item_ids = rng.integers(0, users, count), rng.integers(0, ITEMS, count)
     types = rng.integers(0, len(TYPES), count)
-    with open(path, "a") as handle:
-        for n in range(count):
-            at = 1.7e9 + (start + n) * 0.01
-            handle.write(f'{{"event_id":"e{start + n}","user_id":"u{user_ids[n]}","item_id":"i{item_ids[n]}",'
-                         f'"type":"{TYPES[types[n]]}","timestamp":{at:.2f},"logged_at":{at:.2f}}}\n')
+    records = ({"event_id": f"e{start + n}", "user_id": f"u{user_ids[n]}", "item_id": f"i{item_ids[n]}",
+                "type": TYPES[types[n]], "timestamp": round(1.7e9 + (start + n) * 0.01, 2),
+                "logged_at": round(1.7e9 + (start + n) * 0.01, 2)} for n in range(count))
+    log = open_record_log(location, "events", 0)
+    for chunk in iter(lambda: list(itertools.islice(records, 10_000)), []):
+        log.append(chunk)
+    log.close()
+
+
+def log_megabytes(location: str | Path) -> float:
+    if is_stream(location):
+        stream = client(str(location))
+        return stream.run(stream.js.stream_info(stream.stream)).state.bytes / 1e6
+    return shard_log_path(location, 0).stat().st_size / 1e6
 
 
 def restart(log_dir: str, snapshot_dir: str | None, out: multiprocessing.Queue) -> None:
@@ -89,28 +102,29 @@ def take_snapshot(log_dir: Path, snapshot_dir: Path) -> tuple[float, int]:
     shard = UserShard(0, 1, log_dir, DIM, config.interest, lambda ids: {i: vectors[i] for i in ids},
                       config.history_length, TAG, snapshot_dir=snapshot_dir)
     started = time.perf_counter()
-    path = shard.snapshot()
+    name = shard.snapshot()
     seconds = time.perf_counter() - started
     shard.close()
-    return seconds, path.stat().st_size
+    return seconds, (snapshot_dir / name).stat().st_size
 
 
-def measure(size: int, root: Path) -> dict:
-    log_dir, snapshot_dir = root / f"log-{size}", root / f"snapshots-{size}"
-    log_dir.mkdir()
+def measure(size: int, root: Path, stream: str | None) -> dict:
+    log_dir, snapshot_dir = stream or root / f"log-{size}", root / f"snapshots-{size}"
     tail = min(MAX_TAIL, size // 10)
-    path = shard_log_path(log_dir, 0)
-    write_log(path, 0, size - tail)
+    write_log(log_dir, 0, size - tail)
     write_seconds, snapshot_bytes = take_snapshot(log_dir, snapshot_dir)
-    write_log(path, size - tail, tail)
+    write_log(log_dir, size - tail, tail)
     from_snapshot, digest = in_fresh_process(log_dir, snapshot_dir)
     whole_log, expected = in_fresh_process(log_dir, None)
     assert digest[:2] == expected[:2] and abs(digest[2] - expected[2]) <= 1e-6 * expected[2], (digest, expected)
-    result = {"events": size, "users": digest[0], "tail": tail, "log_mb": path.stat().st_size / 1e6,
+    result = {"events": size, "users": digest[0], "tail": tail, "log_mb": log_megabytes(log_dir),
               "whole_log_s": whole_log, "snapshot_s": from_snapshot, "snapshot_mb": snapshot_bytes / 1e6,
               "snapshot_write_s": write_seconds}
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}), flush=True)
-    shutil.rmtree(log_dir)
+    if stream:
+        delete_stream(stream)
+    else:
+        shutil.rmtree(log_dir)
     shutil.rmtree(snapshot_dir)
     return result
 
@@ -118,10 +132,11 @@ def measure(size: int, root: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--event-log", help="a nats://host:port/STREAM to log to (made and deleted for each size)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
     try:
-        results = [measure(size, root) for size in args.sizes]
+        results = [measure(size, root, args.event_log) for size in args.sizes]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print("\n| events in the log | users | log | restart, whole log | restart, snapshot + tail | tail replayed "

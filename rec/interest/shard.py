@@ -280,9 +280,9 @@ class UserShard:
             self.snapshot(keep=1)  # none when no space is held: the next start rebuilds from the log
         return UserForgotten(removed, had_stated)
 
-    def snapshot(self, keep: int = KEEP) -> Path | None:
-        """Write a snapshot of every space held, keeping the last `keep` (none is written when no
-        space is held: there is nothing to resume)."""
+    def snapshot(self, keep: int = KEEP) -> str | None:
+        """Write a snapshot of every space held, keeping the last `keep`; its name in the folder
+        (none is written when no space is held: there is nothing to resume)."""
         if self.snapshots is None or not self.spaces:
             return None
         return self.snapshots.write({tag: space.states for tag, space in self.spaces.items()},

@@ -104,20 +104,13 @@ class JetStream:
         """The payloads of `subjects`' messages from sequence `start`, batch by batch (each its own
         call, so a long log has no deadline as a whole); with `sequences`, (stream sequence, payload)
         pairs (parsing each message's metadata costs a third of a read)."""
-        config = api.ConsumerConfig(
-            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
-            opt_start_seq=start if start > 1 else None, ack_policy=api.AckPolicy.NONE,
-            inactive_threshold=60, mem_storage=True,
-        )
-        subscription = self.run(self.js.pull_subscribe(subjects, stream=self.stream, config=config))
+        reader = _PullReader(self)
+        self.run(reader.open(subjects, start))
         try:
-            left = self.run(subscription.consumer_info()).num_pending
-            while left > 0:
-                batch = self.run(subscription.fetch(min(left, _FETCH), timeout=_TIMEOUT_S))
+            while batch := self.run(reader.next_batch()):
                 yield [(m.metadata.sequence.stream, m.data) for m in batch] if sequences else [m.data for m in batch]
-                left = batch[-1].metadata.num_pending if batch else 0
         finally:
-            self.run(subscription.unsubscribe())
+            self.run(reader.close())
 
     async def delete(self, sequences: Sequence[int]) -> None:
         for sequence in sequences:
@@ -128,6 +121,58 @@ class JetStream:
         made again under the same name is another one)."""
         info = await self.js.stream_info(self.stream)
         return LogPosition(info.state.last_seq, zlib.crc32(str(info.created).encode()))
+
+
+class _PullReader:
+    """An ephemeral pull consumer, read through a plain subscription of its own. nats-py's
+    fetch() waits for each message of a batch in turn, with a timer each; a callback that
+    collects the batch reads about four times faster (docs/performance.md)."""
+
+    def __init__(self, stream: JetStream) -> None:
+        self.stream, self.js, self.connection = stream, stream.js, stream.connection
+        self._batch: list = []
+        self._wanted, self._done = 0, asyncio.Event()
+
+    async def open(self, subjects: str, start: int) -> None:
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE if start > 1 else api.DeliverPolicy.ALL,
+            opt_start_seq=start if start > 1 else None, ack_policy=api.AckPolicy.NONE,
+            filter_subject=subjects, inactive_threshold=60, mem_storage=True,
+        )
+        info = await self.js.add_consumer(self.stream.stream, config)
+        self.name, self.left = info.name, info.num_pending
+
+    async def _take(self, msg: Any) -> None:
+        if msg.headers and msg.headers.get(api.Header.STATUS):  # 404/408: no more for this request
+            self._done.set()
+            return
+        self._batch.append(msg)
+        if len(self._batch) >= self._wanted:
+            self._done.set()
+
+    async def next_batch(self) -> list:
+        """The next messages (at most _FETCH); none once every message there at open() was read."""
+        if self.left <= 0:
+            return []
+        self._batch, self._wanted, self._done = [], min(self.left, _FETCH), asyncio.Event()
+        inbox = self.connection.new_inbox()  # one a request: nothing meant for an earlier one lands here
+        subscription = await self.connection.subscribe(inbox, cb=self._take)
+        try:
+            request = json.dumps({"batch": self._wanted, "no_wait": True}).encode()
+            await self.connection.publish(f"$JS.API.CONSUMER.MSG.NEXT.{self.stream.stream}.{self.name}", request,
+                                          reply=inbox)
+            await asyncio.wait_for(self._done.wait(), _TIMEOUT_S)
+        finally:
+            await subscription.unsubscribe()
+        batch, self._batch = self._batch, []
+        self.left = self.left - len(batch) if batch else 0  # none at all: the rest were deleted meanwhile
+        return batch
+
+    async def close(self) -> None:
+        try:
+            await self.js.delete_consumer(self.stream.stream, self.name)
+        except NotFoundError:
+            pass
 
 
 _clients: dict[tuple[str, str], JetStream] = {}
