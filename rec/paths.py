@@ -82,7 +82,8 @@ def _shared_logs(location: str, event_log: str) -> str:
         raise ConfigError(f"{key}: {error}") from None
     if max_age is not None:
         raise ConfigError(f"{key}: new and hidden items are kept for good; max_age_days is for the event log only")
-    if is_stream(event_log) and stream_location(event_log)[:2] == (server, stream) and stream_location(event_log)[2]:
+    events_server, events_stream, events_max_age = stream_location(event_log) if is_stream(event_log) else ("", "", None)
+    if (events_server, events_stream) == (server, stream) and events_max_age:
         raise ConfigError(f"{key}: stream {stream} has the event log's retention (max_age_days), which would drop "
                           f"new and hidden items too; give them a stream of their own, as {server}/{stream}_ITEMS")
     return location
